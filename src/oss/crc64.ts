@@ -42,68 +42,92 @@ const TABLE_HI = new Uint32Array(8 * 256);
   }
 })();
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/**
+ * Advance the inverted CRC register `state` ([low, high] 32-bit halves) over `data`.
+ *
+ * Self-contained on purpose (it touches nothing but its arguments) so that a hashing worker can be
+ * built from its source text: see engine/range-hasher.ts.
+ */
+export function updateCrc64Register(
+  state: Uint32Array,
+  data: Uint8Array,
+  tableLo: Uint32Array,
+  tableHi: Uint32Array,
+): void {
+  let lo = state[0]!;
+  let hi = state[1]!;
+  const len = data.length;
+  let i = 0;
+  // byte steps until the next byte sits on a 4-byte boundary, so the word view below is legal
+  const head = Math.min((4 - (data.byteOffset & 3)) & 3, len);
+  for (; i < head; i++) {
+    const idx = (lo ^ data[i]!) & 0xff;
+    lo = ((lo >>> 8) | (hi << 24)) ^ tableLo[idx]!;
+    hi = (hi >>> 8) ^ tableHi[idx]!;
+  }
+  const words = (len - i) >>> 3;
+  // word loads read the host's byte order; every platform Node ships on is little-endian, but check
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  if (words > 0 && littleEndian) {
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words * 2);
+    for (let w = 0; w < view.length; w += 2) {
+      const a = lo ^ view[w]!;
+      const b = hi ^ view[w + 1]!;
+      lo =
+        tableLo[1792 + (a & 0xff)]! ^
+        tableLo[1536 + ((a >>> 8) & 0xff)]! ^
+        tableLo[1280 + ((a >>> 16) & 0xff)]! ^
+        tableLo[1024 + (a >>> 24)]! ^
+        tableLo[768 + (b & 0xff)]! ^
+        tableLo[512 + ((b >>> 8) & 0xff)]! ^
+        tableLo[256 + ((b >>> 16) & 0xff)]! ^
+        tableLo[b >>> 24]!;
+      hi =
+        tableHi[1792 + (a & 0xff)]! ^
+        tableHi[1536 + ((a >>> 8) & 0xff)]! ^
+        tableHi[1280 + ((a >>> 16) & 0xff)]! ^
+        tableHi[1024 + (a >>> 24)]! ^
+        tableHi[768 + (b & 0xff)]! ^
+        tableHi[512 + ((b >>> 8) & 0xff)]! ^
+        tableHi[256 + ((b >>> 16) & 0xff)]! ^
+        tableHi[b >>> 24]!;
+    }
+    i += words * 8;
+  }
+  for (; i < len; i++) {
+    const idx = (lo ^ data[i]!) & 0xff;
+    lo = ((lo >>> 8) | (hi << 24)) ^ tableLo[idx]!;
+    hi = (hi >>> 8) ^ tableHi[idx]!;
+  }
+  state[0] = lo;
+  state[1] = hi;
+}
+
+/** The slicing-by-8 tables, for code that runs {@link updateCrc64Register} elsewhere. */
+export const CRC64_TABLES: { readonly lo: Uint32Array; readonly hi: Uint32Array } = {
+  lo: TABLE_LO,
+  hi: TABLE_HI,
+};
+
+/** Turn an inverted register ([low, high]) into the finished CRC. */
+export function crc64FromRegister(lo: number, hi: number): bigint {
+  return (BigInt(~hi >>> 0) << 32n) | BigInt(~lo >>> 0);
+}
 
 /** Incremental CRC-64/XZ. `update` as often as needed, then read `value` (or `toString()`). */
 export class Crc64 {
   // the running register, already inverted (init all ones)
-  private lo = 0xffffffff;
-  private hi = 0xffffffff;
+  private readonly state = new Uint32Array([0xffffffff, 0xffffffff]);
 
   /** Feed more bytes. Returns `this` so calls chain. */
   update(data: Uint8Array): this {
-    let lo = this.lo;
-    let hi = this.hi;
-    const len = data.length;
-    let i = 0;
-    // byte steps until the next byte sits on a 4-byte boundary, so the word view below is legal
-    const misalign = (4 - ((data.byteOffset + i) & 3)) & 3;
-    const head = Math.min(misalign, len);
-    for (; i < head; i++) {
-      const idx = (lo ^ data[i]!) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ TABLE_LO[idx]!;
-      hi = (hi >>> 8) ^ TABLE_HI[idx]!;
-    }
-    const words = (len - i) >>> 3;
-    if (words > 0 && LITTLE_ENDIAN) {
-      const view = new Int32Array(data.buffer, data.byteOffset + i, words * 2);
-      for (let w = 0; w < view.length; w += 2) {
-        const a = lo ^ view[w]!;
-        const b = hi ^ view[w + 1]!;
-        lo =
-          TABLE_LO[1792 + (a & 0xff)]! ^
-          TABLE_LO[1536 + ((a >>> 8) & 0xff)]! ^
-          TABLE_LO[1280 + ((a >>> 16) & 0xff)]! ^
-          TABLE_LO[1024 + (a >>> 24)]! ^
-          TABLE_LO[768 + (b & 0xff)]! ^
-          TABLE_LO[512 + ((b >>> 8) & 0xff)]! ^
-          TABLE_LO[256 + ((b >>> 16) & 0xff)]! ^
-          TABLE_LO[b >>> 24]!;
-        hi =
-          TABLE_HI[1792 + (a & 0xff)]! ^
-          TABLE_HI[1536 + ((a >>> 8) & 0xff)]! ^
-          TABLE_HI[1280 + ((a >>> 16) & 0xff)]! ^
-          TABLE_HI[1024 + (a >>> 24)]! ^
-          TABLE_HI[768 + (b & 0xff)]! ^
-          TABLE_HI[512 + ((b >>> 8) & 0xff)]! ^
-          TABLE_HI[256 + ((b >>> 16) & 0xff)]! ^
-          TABLE_HI[b >>> 24]!;
-      }
-      i += words * 8;
-    }
-    for (; i < len; i++) {
-      const idx = (lo ^ data[i]!) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ TABLE_LO[idx]!;
-      hi = (hi >>> 8) ^ TABLE_HI[idx]!;
-    }
-    this.lo = lo >>> 0;
-    this.hi = hi >>> 0;
+    updateCrc64Register(this.state, data, TABLE_LO, TABLE_HI);
     return this;
   }
 
   /** The CRC of everything fed so far. */
   get value(): bigint {
-    return (BigInt((~this.hi >>> 0) >>> 0) << 32n) | BigInt((~this.lo >>> 0) >>> 0);
+    return crc64FromRegister(this.state[0]!, this.state[1]!);
   }
 
   /** The CRC as OSS writes it: an unsigned decimal string. */
@@ -114,8 +138,8 @@ export class Crc64 {
   /** Start from a finished CRC, so `new Crc64().resume(crc(a)).update(b)` equals `crc(a + b)`. */
   resume(crc: bigint): this {
     const reg = ~crc & MASK64;
-    this.lo = Number(reg & 0xffffffffn);
-    this.hi = Number(reg >> 32n);
+    this.state[0] = Number(reg & 0xffffffffn);
+    this.state[1] = Number(reg >> 32n);
     return this;
   }
 }
