@@ -8,7 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CRC64_TABLES, crc64FromRegister, updateCrc64Register } from '../oss/crc64.ts';
+import { CRC64_TABLES, crc64FromRegister, updateCrc64Register } from '../oss/index.ts';
 
 export interface RangeDigest {
   readonly crc64: bigint;

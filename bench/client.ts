@@ -1,0 +1,174 @@
+/**
+ * One benchmark client in its own process, so its peak RSS is its own. Prints one JSON line:
+ * { client, bytes, seconds, mibPerSec, rssMb, files?, filesPerSec?, extra? }.
+ *
+ *   node bench/client.ts --client ours|ali-oss|ali-oss-equal|limit|ours-files|ali-oss-files
+ *        --url URL --file PATH | --dir DIR  --part-size BYTES --threads N [--checkpoint DIR] [--progress]
+ */
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import OSS from 'ali-oss';
+import { OssClient } from '../src/oss/index.ts';
+import { uploadFile, uploadFiles } from '../src/engine/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    client: { type: 'string' },
+    url: { type: 'string' },
+    file: { type: 'string' },
+    dir: { type: 'string' },
+    'part-size': { type: 'string', default: String(8 * 1024 * 1024) },
+    threads: { type: 'string', default: '4' },
+    checkpoint: { type: 'string' },
+    progress: { type: 'boolean', default: false },
+  },
+});
+const url = values.url!;
+const partSize = Number(values['part-size']);
+const threads = Number(values.threads);
+const BUCKET = 'bench';
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+function aliClient(parallel: number): OSS {
+  const u = new URL(url);
+  return new OSS({
+    accessKeyId: 'test-ak',
+    accessKeySecret: 'test-sk',
+    bucket: BUCKET,
+    endpoint: `${u.protocol}//${u.host}/${BUCKET}`,
+    cname: true,
+    secure: false,
+    timeout: 600_000,
+    parallel,
+  } as OSS.Options);
+}
+
+function ourClient(): OssClient {
+  return new OssClient({
+    credentials: { accessKeyId: 'test-ak', accessKeySecret: 'test-sk' },
+    endpoint: url,
+    connections: threads,
+  });
+}
+
+async function rawLimit(file: string, size: number): Promise<void> {
+  const pool = new Pool(url, { connections: threads, pipelining: 1, keepAliveTimeout: 60_000 });
+  const parts = Math.ceil(size / partSize);
+  let next = 0;
+  const work = async (): Promise<void> => {
+    while (next < parts) {
+      const n = next++;
+      const start = n * partSize;
+      const end = Math.min(size, start + partSize) - 1;
+      const res = await pool.request({
+        method: 'PUT',
+        path: `/${BUCKET}/limit?partNumber=${n + 1}&uploadId=raw`,
+        headers: { 'content-length': String(end - start + 1) },
+        body: createReadStream(file, { start, end, highWaterMark: READ_CHUNK_BYTES }),
+      });
+      await res.body.dump();
+    }
+  };
+  await Promise.all(Array.from({ length: threads }, work));
+  await pool.close();
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort().map((f) => join(dir, f));
+}
+
+const started = performance.now();
+let bytes = 0;
+let files: number | undefined;
+const extra: Record<string, unknown> = {};
+switch (values.client) {
+  case 'ours': {
+    const file = values.file!;
+    bytes = (await stat(file)).size;
+    const client = ourClient();
+    let last = 0;
+    const result = await uploadFile({
+      client,
+      bucket: BUCKET,
+      key: 'ours',
+      file,
+      partSize,
+      threadNum: threads,
+      checkpoint: values.checkpoint ? { dir: values.checkpoint } : false,
+      onProgress: values.progress
+        ? (e) => {
+            const pct = Math.floor((e.bytesDone / e.bytesTotal) * 100);
+            if (pct !== last) process.stdout.write(`progress ${pct}\n`);
+            last = pct;
+          }
+        : undefined,
+    });
+    Object.assign(extra, {
+      verified: result.verified,
+      partsSent: result.partsSent,
+      bytesResumed: result.bytesResumed,
+    });
+    await client.close();
+    break;
+  }
+  case 'ali-oss':
+  case 'ali-oss-equal': {
+    const file = values.file!;
+    bytes = (await stat(file)).size;
+    const equal = values.client === 'ali-oss-equal';
+    const oss = aliClient(equal ? threads : 5);
+    await oss.multipartUpload('ali', file, equal ? { parallel: threads, partSize } : {});
+    break;
+  }
+  case 'limit': {
+    const file = values.file!;
+    bytes = (await stat(file)).size;
+    await rawLimit(file, bytes);
+    break;
+  }
+  case 'ours-files': {
+    const list = await listFiles(values.dir!);
+    files = list.length;
+    const client = ourClient();
+    const outcomes = await uploadFiles(
+      list.map((file, i) => ({ file, key: `small/${i}` })),
+      { client, bucket: BUCKET, threadNum: threads },
+    );
+    const failed = outcomes.filter((o) => !o.ok).length;
+    if (failed) throw new Error(`${failed} small files failed`);
+    await client.close();
+    break;
+  }
+  case 'ali-oss-files': {
+    const list = await listFiles(values.dir!);
+    files = list.length;
+    const oss = aliClient(threads);
+    let next = 0;
+    const work = async (): Promise<void> => {
+      while (next < list.length) {
+        const i = next++;
+        await oss.put(`small/${i}`, list[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: threads }, work));
+    break;
+  }
+  case undefined:
+  default:
+    throw new Error(`--client: got ${String(values.client)}`);
+}
+const seconds = (performance.now() - started) / 1000;
+process.stdout.write(
+  `${JSON.stringify({
+    client: values.client,
+    bytes,
+    seconds,
+    mibPerSec: bytes / 1024 / 1024 / seconds,
+    rssMb: process.resourceUsage().maxRSS / 1024,
+    ...(files !== undefined ? { files, filesPerSec: files / seconds } : {}),
+    ...extra,
+  })}\n`,
+);

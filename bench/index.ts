@@ -1,0 +1,217 @@
+/**
+ * `npm run bench [-- --size 1GiB --threads 4 --part-size 8MiB --runs 3 --small 2000]`
+ *
+ * Measures, in one run on this machine: CRC-64 and MD5 hashing speed; a large-file upload by our engine,
+ * by ali-oss at its defaults and at our settings, and by a raw undici PUT of the same ranges (the loopback
+ * limit), all to one discard sink in its own process; many small files; and the cost of a resume after a
+ * kill at about 50%. Figures vary between runs on a shared machine, so only ratios within one run compare.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { crc64 } from '../src/oss/crc64.ts';
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1GiB' },
+    threads: { type: 'string', default: '4' },
+    'part-size': { type: 'string', default: '8MiB' },
+    runs: { type: 'string', default: '3' },
+    small: { type: 'string', default: '2000' },
+    'small-threads': { type: 'string', default: '16' },
+  },
+});
+
+function bytesOf(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
+  if (!m) throw new Error(`size: got \`${text}\`; allowed e.g. 256MiB, 1GiB, 1048576`);
+  const units: Record<string, number> = {
+    b: 1,
+    kib: 1024,
+    mib: 1024 ** 2,
+    gib: 1024 ** 3,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+  };
+  return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+const size = bytesOf(values.size);
+const partSize = bytesOf(values['part-size']);
+const threads = Number(values.threads);
+const runs = Number(values.runs);
+const smallCount = Number(values.small);
+const smallThreads = Number(values['small-threads']);
+const node = process.execPath;
+const here = import.meta.dirname;
+
+interface ClientReport {
+  client: string;
+  mibPerSec: number;
+  rssMb: number;
+  seconds: number;
+  filesPerSec?: number;
+  partsSent?: number;
+  bytesResumed?: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function hashSpeeds(): { crc: number; md5: number } {
+  const buf = randomBytes(256 * 1024 * 1024);
+  const time = (fn: () => void): number => {
+    const speeds: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      fn();
+      speeds.push(256 / ((performance.now() - t) / 1000));
+    }
+    return median(speeds);
+  };
+  return { crc: time(() => crc64(buf)), md5: time(() => createHash('md5').update(buf).digest()) };
+}
+
+async function makeFile(path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path);
+  const chunk = randomBytes(4 * 1024 * 1024);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+    if (!out.write(piece)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+async function startSinkProcess(): Promise<{
+  url: string;
+  stats: () => Promise<{ partsReceived: number }>;
+  stop: () => void;
+}> {
+  const child = spawn(node, [join(here, 'sink.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const waiting: Array<(line: string) => void> = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const nextLine = (): Promise<string> => new Promise((r) => waiting.push(r));
+  const first = await nextLine();
+  const url = /listening on (\S+)/.exec(first)?.[1];
+  if (!url) throw new Error(`sink did not start: ${first}`);
+  return {
+    url,
+    stats: async () => {
+      const line = nextLine();
+      child.stdin.write('\n');
+      return JSON.parse((await line).replace(/^stats /, '')) as { partsReceived: number };
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+function runClient(
+  args: string[],
+  onLine?: (line: string, kill: () => void) => void,
+): Promise<ClientReport | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(node, [join(here, 'client.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let report: ClientReport | undefined;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('{')) report = JSON.parse(line) as ClientReport;
+      else onLine?.(line, () => child.kill('SIGKILL'));
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0 || signal === 'SIGKILL') resolve(report);
+      else reject(new Error(`bench client ${args.join(' ')} exited with ${code ?? signal}`));
+    });
+  });
+}
+
+const work = await mkdtemp(join(tmpdir(), 'oss-bench-'));
+try {
+  const file = join(work, 'big.bin');
+  await makeFile(file, size);
+  const smallDir = join(work, 'small');
+  await mkdir(smallDir);
+  for (let i = 0; i < smallCount; i++)
+    await writeFile(join(smallDir, `f${String(i).padStart(5, '0')}`), randomBytes(4096));
+
+  const hashing = hashSpeeds();
+  const sink = await startSinkProcess();
+  const common = [
+    '--url',
+    sink.url,
+    '--file',
+    file,
+    '--part-size',
+    String(partSize),
+    '--threads',
+    String(threads),
+  ];
+  const clients = ['limit', 'ours', 'ali-oss', 'ali-oss-equal'] as const;
+  const results = new Map<string, ClientReport[]>(clients.map((c) => [c, []]));
+  // interleave clients run by run, so drift in machine load spreads over all of them
+  for (let r = 0; r < runs; r++) {
+    for (const c of clients) results.get(c)!.push((await runClient(['--client', c, ...common]))!);
+  }
+  const speed = (c: string): number => median(results.get(c)!.map((x) => x.mibPerSec));
+  const rss = (c: string): number => Math.max(...results.get(c)!.map((x) => x.rssMb));
+
+  const smallArgs = ['--url', sink.url, '--dir', smallDir, '--threads', String(smallThreads)];
+  const oursSmall = (await runClient(['--client', 'ours-files', ...smallArgs]))!;
+  const aliSmall = (await runClient(['--client', 'ali-oss-files', ...smallArgs]))!;
+
+  // memory against file size: the same upload of a file 4x larger
+  const bigger = join(work, 'bigger.bin');
+  await makeFile(bigger, size * 4);
+  const oursBig = (await runClient(['--client', 'ours', ...common.map((a) => (a === file ? bigger : a))]))!;
+
+  // resume cost: kill at ~50%, run again, count parts the sink received beyond the plan
+  const cpDir = join(work, 'cp');
+  const before = (await sink.stats()).partsReceived;
+  await runClient(['--client', 'ours', ...common, '--checkpoint', cpDir, '--progress'], (line, kill) => {
+    if (/^progress (\d+)/.test(line) && Number(line.slice(9)) >= 50) kill();
+  });
+  const resumed = (await runClient(['--client', 'ours', ...common, '--checkpoint', cpDir]))!;
+  const received = (await sink.stats()).partsReceived - before;
+  const planned = Math.ceil(size / partSize);
+  const resent = received - planned;
+  sink.stop();
+
+  const mib = (n: number): string => n.toFixed(0).padStart(6);
+  console.log(
+    `settings: file ${values.size} (${size} B), part size ${partSize} B, ${threads} parallel, ${runs} runs, Node ${process.version}, sink hashes CRC-64 in its own process`,
+  );
+  console.log(
+    `hashing (256 MiB buffer): CRC-64 ${hashing.crc.toFixed(0)} MiB/s, crypto MD5 ${hashing.md5.toFixed(0)} MiB/s, ratio ${(hashing.crc / hashing.md5).toFixed(2)}`,
+  );
+  console.log('client                               MiB/s  peak RSS MiB');
+  const label: Record<string, string> = {
+    limit: 'raw undici PUT (loopback limit)',
+    ours: 'ours (CRC-64 verified)',
+    'ali-oss': 'ali-oss defaults (5 x 1 MiB)',
+    'ali-oss-equal': `ali-oss ${threads} x ${partSize / 1024 / 1024} MiB`,
+  };
+  for (const c of clients) console.log(`${label[c]!.padEnd(34)} ${mib(speed(c))}  ${mib(rss(c))}`);
+  console.log(
+    `ours, file 4x larger                ${mib(oursBig.mibPerSec)}  ${mib(oursBig.rssMb)}  (RSS +${(((oursBig.rssMb - rss('ours')) / rss('ours')) * 100).toFixed(1)}%)`,
+  );
+  console.log(
+    `small files (${smallCount} x 4 KiB, ${smallThreads} concurrent): ours ${oursSmall.filesPerSec!.toFixed(0)} files/s, ali-oss put ${aliSmall.filesPerSec!.toFixed(0)} files/s, ratio ${(oursSmall.filesPerSec! / aliSmall.filesPerSec!).toFixed(2)}`,
+  );
+  console.log(
+    `resume after a kill at ~50%: ${planned} parts planned, ${received} received in both runs, ${resent} sent twice (limit ${threads}); second run resumed ${((resumed.bytesResumed ?? 0) / 1024 / 1024).toFixed(0)} MiB`,
+  );
+  const r = (a: number, b: number): string => (a / b).toFixed(2);
+  console.log(
+    `bench: ours/limit=${r(speed('ours'), speed('limit'))} ours/ali-oss=${r(speed('ours'), speed('ali-oss'))} ours/ali-oss-equal=${r(speed('ours'), speed('ali-oss-equal'))} rss_mb=${rss('ours').toFixed(0)} rss_limit_mb=${rss('limit').toFixed(0)} resent_parts=${resent}`,
+  );
+} finally {
+  await rm(work, { recursive: true, force: true });
+}

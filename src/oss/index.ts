@@ -1,0 +1,28 @@
+/** The OSS protocol layer's public surface. Knows nothing of GitHub or of the upload engine. */
+export {
+  OssClient,
+  type OssClientOptions,
+  type Credentials,
+  type CredentialsProvider,
+  type ObjectInfo,
+} from './client.ts';
+export { OssError, isOssError, isRetryable } from './errors.ts';
+export { OSS_OPERATIONS, type OssOperation } from './operations.ts';
+export { type Body, fileRangeBody, bufferBody, READ_CHUNK_BYTES } from './body.ts';
+export {
+  resolveEndpoint,
+  validateBucket,
+  EndpointError,
+  type EndpointOptions,
+  type ResolvedEndpoint,
+} from './endpoint.ts';
+export {
+  Crc64,
+  crc64,
+  crc64Combine,
+  parseCrc64,
+  CRC64_TABLES,
+  crc64FromRegister,
+  updateCrc64Register,
+} from './crc64.ts';
+export { backoffDelayMs, sleep, DEFAULT_RETRY, type RetryPolicy } from './retry.ts';

@@ -1,0 +1,4 @@
+/** The OSS-compatible server used by tests, benchmarks, the chaos suite and the demo. */
+export { startServer, type ServerOptions, type OssTestServer, type RequestRecord } from './app.ts';
+export type { FaultAction, FaultRule } from './faults.ts';
+export type { ServerCredential } from './auth.ts';
