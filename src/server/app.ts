@@ -31,6 +31,8 @@ export interface ServerOptions {
   requireSecurityToken?: string;
   /** Host `bucket.{suffix}` is virtual-host style. @default 'localhost' */
   virtualHostSuffix?: string;
+  /** Largest page a listing answers (OSS: 1,000); smaller values let tests cross pages cheaply. @default 1000 */
+  pageLimit?: number;
 }
 
 export interface RequestRecord {
@@ -196,6 +198,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
   const credentials = opts.credentials ?? [{ accessKeyId: 'test-ak', accessKeySecret: 'test-sk' }];
   const suffix = opts.virtualHostSuffix ?? 'localhost';
   const sendCrc = opts.crcHeaders !== false;
+  const pageLimit = opts.pageLimit ?? 1000;
   const now = (): Date => new Date(Date.now() + (opts.clockOffsetMs ?? 0));
   for (const b of opts.buckets ?? []) await store.createBucket(b);
 
@@ -446,7 +449,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           if (!up || up.bucket !== bucket || up.key !== key)
             throw new HttpError(404, 'NoSuchUpload', 'The specified upload does not exist.');
           const marker = Number(target.params.get('part-number-marker') ?? 0);
-          const max = Math.min(1000, Number(target.params.get('max-parts') ?? 1000));
+          const max = Math.min(pageLimit, Number(target.params.get('max-parts') ?? 1000));
           const all = (await store.listParts(up.uploadId)).filter((p) => p.partNumber > marker);
           const page = all.slice(0, max);
           const truncated = all.length > max;
@@ -544,7 +547,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           const prefix = target.params.get('prefix') ?? '';
           const keyMarker = target.params.get('key-marker') ?? '';
           const idMarker = target.params.get('upload-id-marker') ?? '';
-          const max = Math.min(1000, Number(target.params.get('max-uploads') ?? 1000));
+          const max = Math.min(pageLimit, Number(target.params.get('max-uploads') ?? 1000));
           const all = (await store.listUploads(bucket)).filter(
             (u) =>
               u.key.startsWith(prefix) &&
@@ -575,7 +578,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
         }
         case 'ListObjects': {
           const prefix = target.params.get('prefix') ?? '';
-          const max = Math.min(1000, Number(target.params.get('max-keys') ?? 100));
+          const max = Math.min(pageLimit, Number(target.params.get('max-keys') ?? 100));
           const token = target.params.get('continuation-token');
           const after = token
             ? Buffer.from(token, 'base64url').toString('utf8')

@@ -108,7 +108,7 @@ const V1_SUBRESOURCES = [
   'response-expires',
 ];
 
-export function stringToSignV1(r: ReceivedRequest): string {
+export function stringToSignV1(r: ReceivedRequest, dateLine = r.headers.date ?? ''): string {
   const oss = Object.keys(r.headers)
     .filter((h) => h.startsWith('x-oss-'))
     .sort(byCodePoint)
@@ -121,7 +121,7 @@ export function stringToSignV1(r: ReceivedRequest): string {
   const resource =
     (r.bucket === undefined ? '/' : `/${r.bucket}/${r.key ?? ''}`) + (sub.length ? `?${sub.join('&')}` : '');
   const h = (name: string): string => r.headers[name] ?? '';
-  return `${r.method}\n${h('content-md5')}\n${h('content-type')}\n${h('date')}\n${oss}${resource}`;
+  return `${r.method}\n${h('content-md5')}\n${h('content-type')}\n${dateLine}\n${oss}${resource}`;
 }
 
 function same(a: string, b: string): boolean {
@@ -186,8 +186,12 @@ export function verifyRequest(r: ReceivedRequest, credentials: readonly ServerCr
   const cred = credentials.find((c) => c.accessKeyId === v1[1]);
   if (!cred)
     return denied('InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.');
-  const expected = createHmac('sha1', cred.accessKeySecret).update(stringToSignV1(r)).digest('base64');
-  if (!same(expected, v1[2]!)) {
+  // clients put the Date header or, when they send one, x-oss-date on the date line; both are accepted
+  const lines = [r.headers.date, r.headers['x-oss-date']].filter((d): d is string => d !== undefined);
+  const matches = lines.some((line) =>
+    same(createHmac('sha1', cred.accessKeySecret).update(stringToSignV1(r, line)).digest('base64'), v1[2]!),
+  );
+  if (!matches) {
     return {
       ...denied(
         'SignatureDoesNotMatch',
