@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import { Crc64, crc64Combine } from '../oss/crc64.ts';
 
 export interface StoredObject {
@@ -239,7 +240,9 @@ export class Store {
     const out = createWriteStream(tmp);
     try {
       for (const p of parts)
-        await pipeline(createReadStream(join(dir, `${p.partNumber}.data`)), out, { end: false });
+        for await (const chunk of createReadStream(join(dir, `${p.partNumber}.data`))) {
+          if (!out.write(chunk)) await once(out, 'drain');
+        }
       await new Promise<void>((resolve, reject) =>
         out.end((e?: Error | null) => (e ? reject(e) : resolve())),
       );
