@@ -1,0 +1,63 @@
+/** Names of the action's inputs, outputs and saved state: one table, used everywhere. */
+
+export const INPUT = {
+  path: 'path',
+  bucket: 'bucket',
+  region: 'region',
+  endpoint: 'endpoint',
+  cname: 'cname',
+  internal: 'internal',
+  destination: 'destination',
+  threadNum: 'thread-num',
+  partSize: 'part-size',
+  enableCheckpoint: 'enable-checkpoint',
+  checkpointDir: 'checkpoint-dir',
+  cacheCheckpoints: 'cache-checkpoints',
+  signatureVersion: 'signature-version',
+  accessKeyId: 'access-key-id',
+  accessKeySecret: 'access-key-secret',
+  securityToken: 'security-token',
+  ifNoFilesFound: 'if-no-files-found',
+  overwrite: 'overwrite',
+  includeHiddenFiles: 'include-hidden-files',
+  contentType: 'content-type',
+  cacheControl: 'cache-control',
+  acl: 'acl',
+  storageClass: 'storage-class',
+  headers: 'headers',
+} as const;
+
+export const OUTPUT = {
+  uploadedCount: 'uploaded-count',
+  bytesUploaded: 'bytes-uploaded',
+  bytesResumed: 'bytes-resumed',
+  keys: 'keys',
+  urls: 'urls',
+} as const;
+
+/** Handed from main to post through the runner's state file. */
+export const STATE = {
+  checkpointDir: 'checkpoint-dir',
+  cacheKey: 'cache-key',
+  /** 'true' once main knows whether anything is left to save (it saved, or nothing was unfinished). */
+  settled: 'settled',
+} as const;
+
+export const IF_NO_FILES_FOUND = ['warn', 'error', 'ignore'] as const;
+export type IfNoFilesFound = (typeof IF_NO_FILES_FOUND)[number];
+
+export const ACLS = ['private', 'public-read', 'public-read-write', 'default'] as const;
+export const STORAGE_CLASSES = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'] as const;
+export const SIGNATURE_VERSIONS = ['v4', 'v1'] as const;
+
+/** Extra headers the `headers` input may set; everything else is owned by another input or by the engine. */
+export const ALLOWED_EXTRA_HEADERS = [
+  'content-disposition',
+  'content-encoding',
+  'content-language',
+  'expires',
+  'x-oss-server-side-encryption',
+  'x-oss-server-side-encryption-key-id',
+  'x-oss-server-side-data-encryption',
+  'x-oss-tagging',
+] as const;

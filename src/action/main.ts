@@ -1,0 +1,158 @@
+/**
+ * run(): inputs -> files -> restore checkpoints -> engine -> outputs and summary -> save what is unfinished.
+ * Collaborators are parameters with the real ones as defaults, so tests drive it without module mocks.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import * as core from '@actions/core';
+import { type UploadOutcome, isUploadError, uploadFiles } from '../engine/index.ts';
+import { OssClient, isOssError } from '../oss/index.ts';
+import {
+  type CacheApi,
+  checkpointCacheKey,
+  countCheckpoints,
+  restoreCheckpoints,
+  saveCheckpoints,
+} from './checkpoint-cache.ts';
+import { STATE } from './constants.ts';
+import { findFiles } from './files.ts';
+import { type ActionInputs, type InputSource, readInputs, runnerInputs } from './inputs.ts';
+import { ProgressReporter, resultTable, totals, writeOutputs, writeSummary } from './report.ts';
+import { formatBytes } from './size.ts';
+
+export interface RunDeps {
+  inputs?: InputSource;
+  cache?: CacheApi;
+  /** Cancels the uploads (the entry wires SIGINT/SIGTERM to it). */
+  signal?: AbortSignal;
+}
+
+const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m) };
+
+/** The main step. Throws when any upload failed; the entry turns that into a failed step. */
+export async function run(deps: RunDeps = {}): Promise<void> {
+  const src = deps.inputs ?? runnerInputs;
+  const inputs = readInputs(src);
+  core.debug(`effective inputs: ${JSON.stringify({ ...inputs, credentials: '***' })}`);
+  const workspace = src.env.GITHUB_WORKSPACE ?? process.cwd();
+  const files = await findFiles({
+    patterns: inputs.patterns,
+    destination: inputs.destination,
+    includeHiddenFiles: inputs.includeHiddenFiles,
+    contentType: inputs.contentType,
+    workspace,
+  });
+  if (files.length === 0) {
+    const message = `No files were found with the provided path: ${inputs.patterns.join(', ')}. No objects will be uploaded.`;
+    if (inputs.ifNoFilesFound === 'error') throw new Error(message);
+    if (inputs.ifNoFilesFound === 'warn') core.warning(message);
+    else core.info(message);
+    writeOutputs(totals([], () => ''));
+    return;
+  }
+  core.info(
+    `${files.length} file(s), ${formatBytes(files.reduce((s, f) => s + f.size, 0))}, to oss://${inputs.bucket}/${inputs.destination}`,
+  );
+
+  const checkpointDir = isAbsolute(inputs.checkpointDir)
+    ? inputs.checkpointDir
+    : resolve(workspace, inputs.checkpointDir);
+  const useCache = inputs.enableCheckpoint && inputs.cacheCheckpoints;
+  const cacheKey = checkpointCacheKey({
+    bucket: inputs.bucket,
+    destination: inputs.destination,
+    files: files.map((f) => f.key),
+    runId: src.env.GITHUB_RUN_ID ?? '0',
+    runAttempt: src.env.GITHUB_RUN_ATTEMPT ?? '1',
+  });
+  if (useCache) {
+    core.saveState(STATE.checkpointDir, checkpointDir);
+    core.saveState(STATE.cacheKey, cacheKey.key);
+    await restoreCheckpoints({
+      dir: checkpointDir,
+      ...cacheKey,
+      ...(deps.cache ? { cache: deps.cache } : {}),
+      log,
+    });
+  }
+
+  const client = clientFor(inputs);
+  const reporter = new ProgressReporter();
+  let outcomes: UploadOutcome[];
+  try {
+    outcomes = await uploadFiles(
+      files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } })),
+      {
+        client,
+        bucket: inputs.bucket,
+        threadNum: inputs.threadNum,
+        partSize: inputs.partSize,
+        checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
+        headers: inputs.headers,
+        ...(deps.signal ? { signal: deps.signal } : {}),
+        onProgress: reporter.onProgress,
+        onNotice: (m) => core.info(m),
+        onFileDone: (o) => reportFile(o),
+      },
+    );
+  } catch (e) {
+    // cancelled: the engine has flushed every checkpoint; post saves them to the cache
+    await client.close();
+    throw e;
+  }
+  await client.close();
+
+  const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
+  core.info(resultTable(outcomes));
+  writeOutputs(t);
+  await writeSummary(outcomes, t);
+
+  if (useCache) {
+    if (t.failed > 0 && (await countCheckpoints(checkpointDir)) > 0) {
+      await saveCheckpoints({
+        dir: checkpointDir,
+        key: cacheKey.key,
+        ...(deps.cache ? { cache: deps.cache } : {}),
+        log,
+      });
+    }
+    core.saveState(STATE.settled, 'true');
+  }
+  if (t.failed > 0) {
+    const failures = outcomes.filter((o): o is Extract<UploadOutcome, { ok: false }> => !o.ok);
+    throw new Error(
+      `${t.failed} of ${outcomes.length} upload(s) failed:\n${failures.map((f) => describeError(f.error)).join('\n')}`,
+    );
+  }
+}
+
+function clientFor(inputs: ActionInputs): OssClient {
+  return new OssClient({
+    credentials: inputs.credentials,
+    region: inputs.region,
+    endpoint: inputs.endpoint,
+    cname: inputs.cname,
+    internal: inputs.internal,
+    signatureVersion: inputs.signatureVersion,
+    connections: inputs.threadNum,
+    onRetry: ({ operation, attempt, delayMs, error }) =>
+      core.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
+  });
+}
+
+function reportFile(o: UploadOutcome): void {
+  if (o.ok) {
+    const r = o.result;
+    const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
+    core.info(
+      `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
+    );
+  } else {
+    core.error(describeError(o.error));
+  }
+}
+
+/** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
+export function describeError(e: unknown): string {
+  if (isUploadError(e) || isOssError(e) || e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,134 @@
+/** What a person sees: throttled progress lines, a final table, the job summary and the step outputs. */
+import * as core from '@actions/core';
+import type { ProgressEvent, UploadOutcome } from '../engine/index.ts';
+import { OUTPUT } from './constants.ts';
+import { formatBytes } from './size.ts';
+
+/** Turns the engine's progress facts into at most one line per file every `intervalMs`, plus one at 100%. */
+export class ProgressReporter {
+  private readonly last = new Map<string, { at: number; started: number; startBytes: number }>();
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private readonly write: (line: string) => void;
+
+  constructor(opts: { intervalMs?: number; now?: () => number; write?: (line: string) => void } = {}) {
+    this.intervalMs = opts.intervalMs ?? 5000;
+    this.now = opts.now ?? Date.now;
+    this.write = opts.write ?? ((line) => core.info(line));
+  }
+
+  readonly onProgress = (e: ProgressEvent): void => {
+    const t = this.now();
+    let seen = this.last.get(e.key);
+    if (!seen) {
+      seen = { at: t, started: t, startBytes: e.bytesDone };
+      this.last.set(e.key, seen);
+      if (e.bytesResumed > 0) {
+        this.write(
+          `${e.key}: resumed ${formatBytes(e.bytesResumed)} of ${formatBytes(e.bytesTotal)} from checkpoint`,
+        );
+      }
+      return;
+    }
+    const finished = e.bytesDone >= e.bytesTotal && e.partsDone >= e.partsTotal;
+    if (!finished && t - seen.at < this.intervalMs) return;
+    seen.at = t;
+    this.write(progressLine(e, (t - seen.started) / 1000, e.bytesDone - seen.startBytes));
+    if (finished) this.last.delete(e.key);
+  };
+}
+
+/** `key: 42.0% 420.0 MiB / 1000.0 MiB, 83.1 MB/s, ETA 7s (resumed 100.0 MiB)` */
+export function progressLine(e: ProgressEvent, seconds: number, bytesThisRun: number): string {
+  const pct = e.bytesTotal === 0 ? 100 : (e.bytesDone / e.bytesTotal) * 100;
+  const rate = seconds > 0 ? bytesThisRun / seconds : 0;
+  const eta = rate > 0 ? `, ETA ${Math.ceil((e.bytesTotal - e.bytesDone) / rate)}s` : '';
+  const resumed = e.bytesResumed > 0 ? ` (resumed ${formatBytes(e.bytesResumed)})` : '';
+  return `${e.key}: ${pct.toFixed(1)}% ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}, ${(rate / 1e6).toFixed(1)} MB/s${eta}${resumed}`;
+}
+
+export interface Totals {
+  uploaded: number;
+  failed: number;
+  bytesUploaded: number;
+  bytesResumed: number;
+  keys: string[];
+  urls: string[];
+}
+
+export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) => string): Totals {
+  const ok = outcomes.filter((o): o is Extract<UploadOutcome, { ok: true }> => o.ok);
+  return {
+    uploaded: ok.length,
+    failed: outcomes.length - ok.length,
+    bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
+    bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
+    keys: ok.map((o) => o.result.key),
+    urls: ok.map((o) => urlOf(o.result.key)),
+  };
+}
+
+/** Plain-text table for the log. */
+export function resultTable(outcomes: readonly UploadOutcome[]): string {
+  const rows = outcomes.map((o) =>
+    o.ok
+      ? [
+          o.result.key,
+          formatBytes(o.result.size),
+          `${o.result.seconds.toFixed(1)}s`,
+          formatBytes(o.result.bytesResumed),
+          `ok (${o.result.verified})`,
+        ]
+      : [o.item.key, '', '', '', 'FAILED'],
+  );
+  const head = ['key', 'size', 'time', 'resumed', 'result'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [fmt(head), ...rows.map(fmt)].join('\n');
+}
+
+/** Outputs of the step. */
+export function writeOutputs(t: Totals): void {
+  core.setOutput(OUTPUT.uploadedCount, t.uploaded);
+  core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
+  core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
+  core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
+  core.setOutput(OUTPUT.urls, JSON.stringify(t.urls));
+}
+
+/** The job summary: a table of file, key, size, time, resumed. */
+export async function writeSummary(outcomes: readonly UploadOutcome[], t: Totals): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  const rows = outcomes.map((o) =>
+    o.ok
+      ? [
+          o.item.file,
+          o.result.key,
+          formatBytes(o.result.size),
+          `${o.result.seconds.toFixed(1)}s`,
+          formatBytes(o.result.bytesResumed),
+        ]
+      : [o.item.file, o.item.key, '', '', 'failed'],
+  );
+  await core.summary
+    .addHeading('OSS upload', 3)
+    .addRaw(
+      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.failed ? `, ${t.failed} failed` : ''}`,
+      true,
+    )
+    .addTable([
+      [
+        { data: 'File', header: true },
+        { data: 'Key', header: true },
+        { data: 'Size', header: true },
+        { data: 'Time', header: true },
+        { data: 'Resumed', header: true },
+      ],
+      ...rows,
+    ])
+    .write();
+}

@@ -1,0 +1,335 @@
+// Proves the bundled action, run as the runner runs it, resumes a re-run from cached checkpoints, reports clearly and never prints secrets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startTestServer } from '../helpers/server.ts';
+import { startCacheService } from '../helpers/cache-service.ts';
+import { clientFor, readObject } from '../helpers/client.ts';
+import { randomFile, tempDir } from '../helpers/files.ts';
+import { type JobFiles, inputEnv, newJob, runJob, runStep } from '../helpers/action-runner.ts';
+
+const ID = 'LTAI5tTestAccessKeyId';
+const SECRET = 'S3cr3t-Do-Not-Print-9f8e7d';
+const TOKEN = 'STS-T0ken-Do-Not-Print-1a2b';
+const MiB = 1024 * 1024;
+
+async function workspaceWithFiles(dir: string) {
+  const ws = join(dir, 'ws');
+  await mkdir(join(ws, 'out/small'), { recursive: true });
+  const big = await randomFile(join(ws, 'out'), 'big.bin', 64 * MiB);
+  const small = [
+    await randomFile(join(ws, 'out/small'), 'a.txt', 10),
+    await randomFile(join(ws, 'out/small'), 'ünï code.json', 2000),
+    await randomFile(join(ws, 'out/small'), 'c.html', 0),
+  ];
+  return { ws, big, small };
+}
+
+function inputsFor(url: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    path: 'out/**',
+    bucket: 'test-bucket',
+    endpoint: url,
+    destination: 'releases/v1',
+    'part-size': '1MiB',
+    'thread-num': '4',
+    'access-key-id': ID,
+    'access-key-secret': SECRET,
+    'security-token': TOKEN,
+    ...extra,
+  };
+}
+
+async function allText(job: JobFiles, results: Array<{ stdout: string; stderr: string }>): Promise<string> {
+  const files = await Promise.all([job.output, job.state, job.summary].map((f) => readFile(f, 'utf8')));
+  return [...results.flatMap((r) => [r.stdout, r.stderr]), ...files].join('\n');
+}
+
+test('re-run of a failed job: checkpoints come back from the cache and only missing parts are sent', async (t) => {
+  const server = await startTestServer({
+    credentials: [{ accessKeyId: ID, accessKeySecret: SECRET }],
+    requireSecurityToken: TOKEN,
+  });
+  t.after(() => server.close());
+  const cache = await startCacheService();
+  t.after(() => cache.close());
+  const dir = await tempDir(t);
+  const { ws, big, small } = await workspaceWithFiles(dir);
+  const env = { ...inputEnv(inputsFor(server.url)), ...cache.env };
+
+  // attempt 1: the big file's parts start failing after 20 went through
+  server.addFault({
+    operation: 'UploadPart',
+    key: 'releases/v1/big.bin',
+    nth: 21,
+    times: Infinity,
+    action: { type: 'error', status: 403, code: 'AccessDenied' },
+  });
+  const job1 = await newJob(dir, ws);
+  const first = await runJob(job1, env);
+  assert.equal(first.main.code, 1, first.main.stdout);
+  assert.match(
+    first.main.stdout,
+    /::error::.*AccessDenied \(403\) on UploadPart test-bucket\/releases\/v1\/big\.bin part \d+: .*RequestId [0-9A-F]{24}, EC 0002-00000403/,
+  );
+  assert.match(
+    first.main.stdout,
+    /saved 1 checkpoint\(s\) to the Actions cache as oss-resumable-upload-cp-v1-[0-9a-f]{16}-4242-1/,
+  );
+  assert.deepEqual(
+    cache.entries().map((e) => e.key.replace(/-[0-9a-f]{16}-/, '-H-')),
+    ['oss-resumable-upload-cp-v1-H-4242-1'],
+  );
+  const cpDir = join(job1.runnerTemp, 'oss-resumable-upload/checkpoints');
+  const checkpointText = (
+    await Promise.all((await readdir(cpDir)).map((f) => readFile(join(cpDir, f), 'utf8')))
+  ).join('\n');
+  const sentFirst = server.requests
+    .filter((r) => r.operation === 'UploadPart' && r.status === 200 && r.key === 'releases/v1/big.bin')
+    .map((r) => r.partNumber!);
+  assert.equal(sentFirst.length, 20);
+  const archive = execFileSync('tar', ['--use-compress-program', 'unzstd', '-P', '-xOf', '-'], {
+    input: await cache.archiveBytes(cache.entries()[0]!.key),
+  }).toString('latin1');
+
+  // attempt 2: a fresh runner temp dir, the next attempt number
+  server.clearFaults();
+  server.clearRequests();
+  const job2 = await newJob(dir, ws);
+  const second = await runJob(job2, { ...env, GITHUB_RUN_ATTEMPT: '2' });
+  assert.equal(second.main.code, 0, second.main.stdout + second.main.stderr);
+  assert.match(
+    second.main.stdout,
+    /restored checkpoints from the cache entry oss-resumable-upload-cp-v1-[0-9a-f]{16}-4242-1/,
+  );
+  assert.match(second.main.stdout, /releases\/v1\/big\.bin: resumed 20\.0 MiB of 64\.0 MiB from checkpoint/);
+  const sentSecond = server.requests
+    .filter((r) => r.operation === 'UploadPart' && r.status === 200 && r.key === 'releases/v1/big.bin')
+    .map((r) => r.partNumber!);
+  assert.equal(sentSecond.length, 44);
+  assert.deepEqual(
+    sentSecond.filter((n) => sentFirst.includes(n)),
+    [],
+    'no part sent twice',
+  );
+  assert.deepEqual(
+    [...sentFirst, ...sentSecond].sort((a, b) => a - b),
+    Array.from({ length: 64 }, (_, i) => i + 1),
+  );
+  assert.equal(second.outputs['uploaded-count'], '4');
+  assert.equal(second.outputs['bytes-resumed'], String(20 * MiB));
+  assert.deepEqual(JSON.parse(second.outputs.keys!), [
+    'releases/v1/big.bin',
+    'releases/v1/small/a.txt',
+    'releases/v1/small/c.html',
+    'releases/v1/small/ünï code.json',
+  ]);
+  assert.equal(
+    (JSON.parse(second.outputs.urls!) as string[])[0],
+    `${server.url}/test-bucket/releases/v1/big.bin`,
+  );
+  assert.equal(cache.entries().length, 1, 'nothing saved after success');
+  assert.deepEqual(await readdir(join(job2.runnerTemp, 'oss-resumable-upload/checkpoints')), []);
+  const summary = await readFile(job2.summary, 'utf8');
+  assert.match(
+    summary,
+    /<td>releases\/v1\/big\.bin<\/td><td>64\.0 MiB<\/td><td>[\d.]+s<\/td><td>20\.0 MiB<\/td>/,
+  );
+
+  const client = clientFor(server, {
+    credentials: { accessKeyId: ID, accessKeySecret: SECRET, securityToken: TOKEN },
+  });
+  t.after(() => client.close());
+  assert.ok((await readObject(client, 'test-bucket', 'releases/v1/big.bin')).equals(big.data));
+  for (const [i, name] of ['a.txt', 'ünï code.json', 'c.html'].entries()) {
+    assert.ok((await readObject(client, 'test-bucket', `releases/v1/small/${name}`)).equals(small[i]!.data));
+  }
+  const head = await client.headObject({ bucket: 'test-bucket', key: 'releases/v1/small/c.html' });
+  assert.equal(head.headers['content-type'], 'text/html; charset=utf-8');
+
+  // the secret and the token appear nowhere the action writes
+  // `::add-mask::` is the command that tells the runner to mask a value; the runner consumes it and never shows it
+  assert.match(first.main.stdout, new RegExp(`^::add-mask::${SECRET}$`, 'm'));
+  assert.match(first.main.stdout, new RegExp(`^::add-mask::${TOKEN}$`, 'm'));
+  const everything = [
+    await allText(job1, [first.main, first.post]),
+    await allText(job2, [second.main, second.post]),
+    checkpointText,
+    archive,
+  ]
+    .join('\n')
+    .replace(/^::add-mask::.*$/gm, '');
+  assert.ok(checkpointText.includes('"uploadId"'), 'the scan did read the checkpoint');
+  assert.ok(archive.includes('"uploadId"'), 'the scan did read the cache archive');
+  const at = everything.indexOf(SECRET);
+  assert.equal(at, -1, `secret printed: ${everything.slice(Math.max(0, at - 300), at + 100)}`);
+  assert.equal(everything.includes(TOKEN), false, 'token printed');
+  assert.ok(server.requests.every((r) => r.securityToken === TOKEN));
+});
+
+test('cancel (SIGTERM): checkpoints are flushed, post saves them, and the next attempt resumes', async (t) => {
+  const server = await startTestServer({ credentials: [{ accessKeyId: ID, accessKeySecret: SECRET }] });
+  t.after(() => server.close());
+  const cache = await startCacheService();
+  t.after(() => cache.close());
+  const dir = await tempDir(t);
+  const { ws } = await workspaceWithFiles(dir);
+  const env = { ...inputEnv(inputsFor(server.url, { 'security-token': '' })), ...cache.env };
+  server.addFault({ operation: 'UploadPart', nth: 8, times: Infinity, action: { type: 'delay', ms: 300 } });
+  const job1 = await newJob(dir, ws);
+  let stopped = false;
+  const first = await runJob(job1, env, (line, stop) => {
+    if (!stopped && /big\.bin: \d/.test(line)) {
+      stopped = true;
+      stop('SIGTERM');
+    }
+  });
+  assert.equal(stopped, true, first.main.stdout);
+  assert.equal(first.main.code, 1);
+  assert.match(first.main.stdout, /SIGTERM received: stopping uploads and keeping their checkpoints/);
+  assert.match(first.post.stdout, /saved 1 checkpoint\(s\) to the Actions cache/);
+  const partsBefore = server.requests.filter(
+    (r) => r.operation === 'UploadPart' && r.status === 200 && r.key === 'releases/v1/big.bin',
+  ).length;
+
+  server.clearFaults();
+  server.clearRequests();
+  const job2 = await newJob(dir, ws);
+  const second = await runJob(job2, { ...env, GITHUB_RUN_ATTEMPT: '2' });
+  assert.equal(second.main.code, 0, second.main.stdout);
+  const resumed = Number(second.outputs['bytes-resumed']);
+  assert.ok(
+    resumed >= MiB && resumed <= partsBefore * MiB,
+    `resumed ${resumed} of ${partsBefore} parts sent`,
+  );
+  const partsAfter = server.requests.filter(
+    (r) => r.operation === 'UploadPart' && r.status === 200 && r.key === 'releases/v1/big.bin',
+  ).length;
+  assert.equal(partsAfter, 64 - resumed / MiB);
+});
+
+async function mainOnly(
+  dir: string,
+  ws: string,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+) {
+  const job = await newJob(dir, ws);
+  return runStep('main', job, { ...inputEnv(inputs), ...env });
+}
+
+test('bad inputs fail before any request with the input, the value and what is allowed', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(ws);
+  await writeFile(join(ws, 'f.txt'), 'x');
+  const base = {
+    path: 'f.txt',
+    bucket: 'test-bucket',
+    endpoint: server.url,
+    'access-key-id': 'test-ak',
+    'access-key-secret': 'test-sk',
+  };
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { 'part-size': '50KB' },
+      'input `part-size`: got `50KB`; allowed 100KB to 5GB as bytes or with a unit (e.g. `8MiB`), or `auto`',
+    ],
+    [
+      { 'part-size': '6GB' },
+      'input `part-size`: got `6GB`; allowed 100KB to 5GB as bytes or with a unit (e.g. `8MiB`), or `auto`',
+    ],
+    [{ 'thread-num': '0' }, 'input `thread-num`: got `0`; allowed a whole number from 1 to 64'],
+    [
+      { bucket: 'Bad_Bucket' },
+      'input bucket: got `Bad_Bucket`; allowed 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit',
+    ],
+    [
+      { 'if-no-files-found': 'maybe' },
+      'input `if-no-files-found`: got `maybe`; allowed `warn`, `error`, `ignore`',
+    ],
+    [{ 'signature-version': 'v3' }, 'input `signature-version`: got `v3`; allowed `v4`, `v1`'],
+    [{ overwrite: 'sometimes' }, 'input `overwrite`: got `sometimes`; allowed `true` or `false`'],
+    [
+      { headers: 'Host: evil' },
+      'input `headers`: got `Host`; allowed x-oss-meta-* or one of content-disposition, content-encoding, content-language, expires, x-oss-server-side-encryption, x-oss-server-side-encryption-key-id, x-oss-server-side-data-encryption, x-oss-tagging (other headers have their own inputs)',
+    ],
+    [
+      { endpoint: 'ftp://x' },
+      'input endpoint: got `ftp://x`; allowed an http(s) origin without a path or query',
+    ],
+    [
+      { region: 'Mars!', endpoint: '' },
+      'input region: got `Mars!`; allowed a region id such as cn-hangzhou or ap-southeast-1',
+    ],
+    [
+      { 'access-key-secret': '' },
+      'access key secret missing (the id came from input `access-key-id`): set input `access-key-secret` or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+    ],
+  ];
+  for (const [override, message] of cases) {
+    const r = await mainOnly(dir, ws, { ...base, ...override });
+    assert.equal(r.code, 1, JSON.stringify(override));
+    assert.ok(r.stdout.includes(`::error::${message}`), `${JSON.stringify(override)}\n${r.stdout}`);
+  }
+  assert.equal(server.requests.length, 0, 'no request was made');
+
+  // credentials from the environment, as aliyun/configure-aliyun-credentials-action exports them
+  const fromEnv = await mainOnly(
+    dir,
+    ws,
+    { ...base, 'access-key-id': '', 'access-key-secret': '' },
+    { ALIBABA_CLOUD_ACCESS_KEY_ID: 'test-ak', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'test-sk' },
+  );
+  assert.equal(fromEnv.code, 0, fromEnv.stdout);
+});
+
+test('if-no-files-found: warn succeeds with a warning, error fails, ignore succeeds quietly', async (t) => {
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(ws);
+  const base = {
+    path: 'nothing/**',
+    bucket: 'test-bucket',
+    endpoint: 'http://127.0.0.1:9',
+    'access-key-id': 'a',
+    'access-key-secret': 'b',
+  };
+  const warn = await mainOnly(dir, ws, base);
+  assert.equal(warn.code, 0);
+  assert.match(
+    warn.stdout,
+    /::warning::No files were found with the provided path: nothing\/\*\*\. No objects will be uploaded\./,
+  );
+  const error = await mainOnly(dir, ws, { ...base, 'if-no-files-found': 'error' });
+  assert.equal(error.code, 1);
+  assert.match(error.stdout, /::error::No files were found with the provided path: nothing\/\*\*/);
+  const ignore = await mainOnly(dir, ws, { ...base, 'if-no-files-found': 'ignore' });
+  assert.equal(ignore.code, 0);
+  assert.doesNotMatch(ignore.stdout, /::warning::|::error::/);
+});
+
+test('overwrite: false refuses an existing key with FileAlreadyExists', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(ws);
+  await writeFile(join(ws, 'f.txt'), 'x');
+  const base = {
+    path: 'f.txt',
+    bucket: 'test-bucket',
+    endpoint: server.url,
+    'access-key-id': 'test-ak',
+    'access-key-secret': 'test-sk',
+    'cache-checkpoints': 'false',
+  };
+  assert.equal((await mainOnly(dir, ws, base)).code, 0);
+  const again = await mainOnly(dir, ws, { ...base, overwrite: 'false' });
+  assert.equal(again.code, 1);
+  assert.match(again.stdout, /::error::.*FileAlreadyExists \(409\) on PutObject test-bucket\/f\.txt/);
+});
