@@ -5,7 +5,7 @@
  *   node bench/client.ts --client ours|ali-oss|ali-oss-equal|limit|ours-files|ali-oss-files
  *        --url URL --file PATH | --dir DIR  --part-size BYTES --threads N [--checkpoint DIR] [--progress]
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -161,13 +161,27 @@ switch (values.client) {
     throw new Error(`--client: got ${String(values.client)}`);
 }
 const seconds = (performance.now() - started) / 1000;
+
+/**
+ * Peak RSS of this process image. Not `resourceUsage().maxRSS`: Linux carries that across fork and exec, so a
+ * child spawned by a large parent reports the parent's peak.
+ */
+function peakRssMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
 process.stdout.write(
   `${JSON.stringify({
     client: values.client,
     bytes,
     seconds,
     mibPerSec: bytes / 1024 / 1024 / seconds,
-    rssMb: process.resourceUsage().maxRSS / 1024,
+    rssMb: peakRssMb(),
     ...(files !== undefined ? { files, filesPerSec: files / seconds } : {}),
     ...extra,
   })}\n`,

@@ -1,5 +1,6 @@
 /**
- * Builds dist/ with @vercel/ncc: dist/index.js (main step) and dist/post.js (post step), plus the
+ * Builds dist/ with @vercel/ncc: dist/index.js (main step), dist/post.js (post step) and dist/cli.js (the
+ * `oss-resumable-upload` command), plus the
  * package.json that marks them ESM and the licenses of what they bundle.
  *   node scripts/bundle.ts          rebuild dist/
  *   node scripts/bundle.ts --check  fail when the committed dist/ differs from a fresh build
@@ -14,6 +15,7 @@ const ncc = join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js');
 const entries = [
   { source: 'src/action/index.ts', output: 'index.js', licenses: 'licenses.txt' },
   { source: 'src/action/post-entry.ts', output: 'post.js', licenses: undefined },
+  { source: 'src/cli/index.ts', output: 'cli.js', licenses: undefined },
 ];
 
 async function build(into: string): Promise<void> {

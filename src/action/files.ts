@@ -20,8 +20,8 @@ export interface FileSearch {
   destination: string;
   includeHiddenFiles: boolean;
   contentType: string | undefined;
-  /** Files must resolve inside this dir (symlinks included). */
-  workspace: string;
+  /** Files must resolve inside this dir (symlinks included); the command line passes none. */
+  workspace?: string;
 }
 
 const MIME: Record<string, string> = {
@@ -104,7 +104,8 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   });
   const matched = (await globber.glob()).sort();
   if (matched.length === 0) return [];
-  const workspace = await realpath(search.workspace).catch(() => resolve(search.workspace));
+  const given = search.workspace;
+  const workspace = given === undefined ? undefined : await realpath(given).catch(() => resolve(given));
   const searchPaths = globber.getSearchPaths();
   // a single search path that is a file roots at its directory, as upload-artifact does
   let root = commonRoot(searchPaths);
@@ -116,7 +117,7 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   const byKey = new Map<string, string>();
   for (const file of matched) {
     const real = await realpath(file);
-    if (real !== workspace && !real.startsWith(workspace + sep)) {
+    if (workspace !== undefined && real !== workspace && !real.startsWith(workspace + sep)) {
       throw new InputError(
         INPUT.path,
         `input \`path\`: ${file} resolves to ${real}, outside the workspace ${workspace}; only files inside the workspace are uploaded`,

@@ -68,6 +68,11 @@ function fail(input: string, value: string, allowed: string): never {
   throw new InputError(input, `input \`${input}\`: got \`${value}\`; allowed ${allowed}`);
 }
 
+/** The protocol layer says `bucket: got ...`; here that is `input \`bucket\`: got ...` like every other input. */
+function asInputMessage(message: string): string {
+  return message.replace(/^([a-z-]+):/, 'input `$1`:');
+}
+
 function bool(src: InputSource, input: string, fallback: boolean): boolean {
   const raw = src.get(input).trim();
   if (raw === '') return fallback;
@@ -210,7 +215,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
   try {
     validateBucket(bucket);
   } catch (e) {
-    throw new InputError(INPUT.bucket, `input ${(e as Error).message}`);
+    throw new InputError(INPUT.bucket, asInputMessage((e as Error).message));
   }
   const region = src.get(INPUT.region).trim() || undefined;
   const endpoint = src.get(INPUT.endpoint).trim() || undefined;
@@ -221,7 +226,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
   } catch (e) {
     if (!(e instanceof EndpointError)) throw e;
     const input = e.message.startsWith('region') ? INPUT.region : INPUT.endpoint;
-    throw new InputError(input, `input ${e.message}`);
+    throw new InputError(input, asInputMessage(e.message));
   }
   const destination = src
     .get(INPUT.destination)

@@ -91,7 +91,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
         ...(deps.signal ? { signal: deps.signal } : {}),
         onProgress: reporter.onProgress,
         onNotice: (m) => core.info(m),
-        onFileDone: (o) => reportFile(o),
+        onFileDone: (o) => reportFile(o, deps.signal),
       },
     );
   } catch (e) {
@@ -139,16 +139,37 @@ function clientFor(inputs: ActionInputs): OssClient {
   });
 }
 
-function reportFile(o: UploadOutcome): void {
-  if (o.ok) {
-    const r = o.result;
-    const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
-    core.info(
-      `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
-    );
-  } else {
+/**
+ * A log group per file, written when the file ends: parts of many files go up at once, so a group opened at the
+ * start would swallow other files' lines.
+ */
+function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
+  if (!o.ok) {
+    // a cancel fails the step once, with its reason; repeating it per file adds nothing
+    if (signal?.aborted) return;
+    core.startGroup(`failed ${o.item.key}`);
     core.error(describeError(o.error));
+    core.endGroup();
+    return;
   }
+  const r = o.result;
+  const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
+  core.startGroup(
+    `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
+  );
+  core.info(`file: ${r.file}`);
+  if (r.multipart) {
+    const grown = r.partSizeAdjustedFrom
+      ? ` (grown from ${formatBytes(r.partSizeAdjustedFrom)} to stay within 10,000 parts)`
+      : '';
+    core.info(`multipart upload ${r.uploadId ?? ''}: ${r.parts} parts of ${formatBytes(r.partSize)}${grown}`);
+    core.info(`parts sent now: ${r.partsSent}; already on the server: ${r.parts - r.partsSent}`);
+  } else {
+    core.info('single PutObject');
+  }
+  core.info(`bytes sent now: ${formatBytes(r.bytesSent)}; resumed: ${formatBytes(r.bytesResumed)}`);
+  core.info(`ETag ${r.etag}, CRC-64 ${r.crc64}`);
+  core.endGroup();
 }
 
 /** One line a person can act on: the OSS code, EC and request id come from the error's own message. */

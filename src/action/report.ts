@@ -4,9 +4,12 @@ import type { ProgressEvent, UploadOutcome } from '../engine/index.ts';
 import { OUTPUT } from './constants.ts';
 import { formatBytes } from './size.ts';
 
-/** Turns the engine's progress facts into at most one line per file every `intervalMs`, plus one at 100%. */
+/** Turns the engine's progress facts into at most one line per file every `intervalMs`, plus one at 100% for files that had one. */
 export class ProgressReporter {
-  private readonly last = new Map<string, { at: number; started: number; startBytes: number }>();
+  private readonly last = new Map<
+    string,
+    { at: number; started: number; startBytes: number; wrote: boolean }
+  >();
   private readonly intervalMs: number;
   private readonly now: () => number;
   private readonly write: (line: string) => void;
@@ -21,7 +24,7 @@ export class ProgressReporter {
     const t = this.now();
     let seen = this.last.get(e.key);
     if (!seen) {
-      seen = { at: t, started: t, startBytes: e.bytesDone };
+      seen = { at: t, started: t, startBytes: e.bytesDone, wrote: false };
       this.last.set(e.key, seen);
       if (e.bytesResumed > 0) {
         this.write(
@@ -31,10 +34,14 @@ export class ProgressReporter {
       return;
     }
     const finished = e.bytesDone >= e.bytesTotal && e.partsDone >= e.partsTotal;
-    if (!finished && t - seen.at < this.intervalMs) return;
+    if (finished) {
+      this.last.delete(e.key);
+      // a file that ended before its first progress line gets only its result line
+      if (!seen.wrote) return;
+    } else if (t - seen.at < this.intervalMs) return;
     seen.at = t;
+    seen.wrote = true;
     this.write(progressLine(e, (t - seen.started) / 1000, e.bytesDone - seen.startBytes));
-    if (finished) this.last.delete(e.key);
   };
 }
 

@@ -1,0 +1,259 @@
+/**
+ * The command line: the action's validation and the same engine, for local machines and other CI systems.
+ * Options carry the action's input names, so a workflow and a shell script read alike.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type UploadOutcome, uploadFiles } from '../engine/index.ts';
+import { OssClient } from '../oss/index.ts';
+import { INPUT } from '../action/constants.ts';
+import { findFiles } from '../action/files.ts';
+import { type InputSource, InputError, readInputs } from '../action/inputs.ts';
+import { ProgressReporter, resultTable, totals } from '../action/report.ts';
+import { formatBytes } from '../action/size.ts';
+import { ProgressBar } from './progress-bar.ts';
+
+export interface CliIo {
+  argv: readonly string[];
+  env: Record<string, string | undefined>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Whether stderr is a terminal: a live bar there, plain lines otherwise. */
+  isTty: boolean;
+  signal?: AbortSignal;
+  version: string;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+const STRING_OPTIONS = [
+  INPUT.bucket,
+  INPUT.destination,
+  INPUT.region,
+  INPUT.endpoint,
+  INPUT.threadNum,
+  INPUT.partSize,
+  INPUT.checkpointDir,
+  INPUT.signatureVersion,
+  INPUT.accessKeyId,
+  INPUT.accessKeySecret,
+  INPUT.securityToken,
+  INPUT.ifNoFilesFound,
+  INPUT.contentType,
+  INPUT.cacheControl,
+  INPUT.acl,
+  INPUT.storageClass,
+] as const;
+const BOOLEAN_OPTIONS = [
+  INPUT.cname,
+  INPUT.internal,
+  INPUT.enableCheckpoint,
+  INPUT.overwrite,
+  INPUT.includeHiddenFiles,
+] as const;
+
+const OPTIONS = {
+  ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' }])),
+  ...Object.fromEntries(BOOLEAN_OPTIONS.map((name) => [name, { type: 'boolean' }])),
+  header: { type: 'string', multiple: true },
+  progress: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
+export function helpText(defaultCheckpointDir: string): string {
+  return `Usage: oss-resumable-upload <paths...> --bucket BUCKET [options]
+
+Uploads files to Alibaba Cloud OSS with resumable, parallel, CRC-64 verified multipart uploads.
+Paths are files, directories or glob patterns (quote them; a leading ! excludes). Keys are
+--destination + each file's path relative to the common root of the matches.
+Interrupt with Ctrl-C at any time: the same command continues where it stopped.
+
+Where to:
+  --bucket NAME               bucket (required)
+  --destination PREFIX        key prefix, e.g. releases/v1.2.3 (default: the bucket root)
+  --region ID                 e.g. cn-hangzhou; alone it builds oss-{region}.aliyuncs.com
+  --endpoint HOST|URL         endpoint host, CNAME, or URL; http://127.0.0.1:9000 style URLs use path-style
+  --cname                     the endpoint is a custom domain bound to the bucket
+  --internal                  with --region alone, use the -internal endpoint
+
+Credentials (prefer the environment; command lines can be seen by other users):
+  --access-key-id ID          or OSS_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_ID
+  --access-key-secret SECRET  or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET
+  --security-token TOKEN      STS token, or OSS_SESSION_TOKEN / ALIBABA_CLOUD_SECURITY_TOKEN
+  --signature-version v4|v1   request signing (default v4)
+
+How:
+  --thread-num N              requests in flight, 1-64 (default 4)
+  --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
+  --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
+  --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir})
+  --no-overwrite              fail instead of replacing an existing object
+  --include-hidden-files      also upload dot files and dot directories
+  --if-no-files-found MODE    error (default), warn or ignore
+  --progress MODE             bar (default on a terminal), lines (default otherwise) or none
+
+Object headers:
+  --content-type TYPE         for every object (default: from each file extension)
+  --cache-control VALUE       e.g. "public, max-age=31536000, immutable"
+  --acl ACL                   private, public-read, public-read-write or default
+  --storage-class CLASS       Standard, IA, Archive, ColdArchive or DeepColdArchive
+  --header "Name: value"      extra header (x-oss-meta-*, Content-Disposition, ...); repeatable
+
+  -h, --help                  this text
+  -v, --version               the version
+
+Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 interrupted (resumable).
+`;
+}
+
+/** `input \`thread-num\`` in the shared validation reads `--thread-num` here. */
+function asCliMessage(message: string): string {
+  return message.replace(/input `path`/g, 'paths').replace(/input `([a-z-]+)`/g, '`--$1`');
+}
+
+function defaultCheckpointDir(env: CliIo['env']): string {
+  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
+  return join(base, 'oss-resumable-upload', 'checkpoints');
+}
+
+export async function runCli(io: CliIo): Promise<number> {
+  const checkpointDirDefault = defaultCheckpointDir(io.env);
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: [...io.argv], options: OPTIONS, allowPositionals: true, allowNegative: true });
+  } catch (e) {
+    io.stderr(`${(e as Error).message}\nRun oss-resumable-upload --help for the options.\n`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(helpText(checkpointDirDefault));
+    return EXIT.ok;
+  }
+  if (values.version) {
+    io.stdout(`${io.version}\n`);
+    return EXIT.ok;
+  }
+  const progress = values.progress ?? (io.isTty ? 'bar' : 'lines');
+  if (!['bar', 'lines', 'none'].includes(progress)) {
+    io.stderr(`\`--progress\`: got \`${progress}\`; allowed \`bar\`, \`lines\` or \`none\`\n`);
+    return EXIT.usage;
+  }
+
+  const given = values as Record<string, string | boolean | string[] | undefined>;
+  const source: InputSource = {
+    get: (name) => {
+      if (name === INPUT.path) return positionals.join('\n');
+      if (name === INPUT.headers) return (values.header ?? []).join('\n');
+      if (name === INPUT.cacheCheckpoints) return 'false';
+      const v = given[name];
+      if (name === INPUT.ifNoFilesFound && v === undefined) return 'error';
+      if (name === INPUT.checkpointDir && v === undefined) return checkpointDirDefault;
+      return typeof v === 'boolean' ? String(v) : typeof v === 'string' ? v : '';
+    },
+    env: io.env,
+    // nothing here prints a secret; there is no log to mask
+    mask: () => undefined,
+  };
+
+  let inputs: ReturnType<typeof readInputs>;
+  let files: Awaited<ReturnType<typeof findFiles>>;
+  try {
+    inputs = readInputs(source);
+    files = await findFiles({
+      patterns: inputs.patterns,
+      destination: inputs.destination,
+      includeHiddenFiles: inputs.includeHiddenFiles,
+      contentType: inputs.contentType,
+    });
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    io.stderr(`${asCliMessage(e.message)}\nRun oss-resumable-upload --help for the options.\n`);
+    return EXIT.usage;
+  }
+  if (files.length === 0) {
+    const message = `no files match ${inputs.patterns.join(', ')}`;
+    if (inputs.ifNoFilesFound === 'error') {
+      io.stderr(`${message}\n`);
+      return EXIT.failed;
+    }
+    if (inputs.ifNoFilesFound === 'warn') io.stderr(`warning: ${message}\n`);
+    return EXIT.ok;
+  }
+
+  const totalBytes = files.reduce((s, f) => s + f.size, 0);
+  io.stdout(
+    `${files.length} file(s), ${formatBytes(totalBytes)}, to oss://${inputs.bucket}/${inputs.destination}\n`,
+  );
+  const bar =
+    progress === 'bar'
+      ? new ProgressBar({ totalBytes, totalFiles: files.length, write: io.stderr })
+      : undefined;
+  const lines =
+    progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
+  const say = (line: string): void => (bar ? bar.log(line) : io.stdout(`${line}\n`));
+
+  const client = new OssClient({
+    credentials: inputs.credentials,
+    region: inputs.region,
+    endpoint: inputs.endpoint,
+    cname: inputs.cname,
+    internal: inputs.internal,
+    signatureVersion: inputs.signatureVersion,
+    connections: inputs.threadNum,
+  });
+  let outcomes: UploadOutcome[];
+  try {
+    outcomes = await uploadFiles(
+      files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } })),
+      {
+        client,
+        bucket: inputs.bucket,
+        threadNum: inputs.threadNum,
+        partSize: inputs.partSize,
+        checkpoint: inputs.enableCheckpoint ? { dir: inputs.checkpointDir } : false,
+        headers: inputs.headers,
+        ...(io.signal ? { signal: io.signal } : {}),
+        onProgress: (e) => {
+          bar?.onProgress(e);
+          lines?.onProgress(e);
+        },
+        onNotice: say,
+        onFileDone: (o) => {
+          bar?.fileDone();
+          if (io.signal?.aborted) return;
+          if (o.ok) {
+            const r = o.result;
+            const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
+            say(
+              `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
+            );
+          } else {
+            say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
+          }
+        },
+      },
+    );
+  } catch (e) {
+    bar?.finish();
+    if (io.signal?.aborted) {
+      const where = inputs.enableCheckpoint ? ` checkpoints are in ${inputs.checkpointDir};` : '';
+      io.stderr(`interrupted:${where} run the same command again to continue\n`);
+      return EXIT.interrupted;
+    }
+    throw e;
+  } finally {
+    await client.close();
+  }
+  bar?.finish();
+  const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
+  io.stdout(`${resultTable(outcomes)}\n`);
+  io.stdout(
+    `${t.uploaded} uploaded, ${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
+  );
+  return t.failed > 0 ? EXIT.failed : EXIT.ok;
+}
