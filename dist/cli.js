@@ -76059,7 +76059,7 @@ function dateOf(text) {
 const CHECKPOINT_FORMAT = 'oss-resumable-upload/checkpoint';
 const CHECKPOINT_VERSION = 1;
 /** Extension of checkpoint files inside a checkpoint dir. */
-const CHECKPOINT_EXTENSION = '.cp';
+const checkpoint_CHECKPOINT_EXTENSION = '.cp';
 /** Serialise with a checksum over the exact body, so any edit or truncation is caught on load. */
 function encodeCheckpoint(state) {
     const body = {
@@ -76159,11 +76159,15 @@ function isCheckpointState(v) {
 }
 /** Replace the file at `path` atomically: a crash leaves the old or the new checkpoint, never a torn one. */
 async function writeCheckpoint(path, state) {
+    await writeFileAtomic(path, encodeCheckpoint(state));
+}
+/** Temp file, fsync, rename: a crash leaves the old content or the new, never a mix. */
+async function writeFileAtomic(path, text) {
     await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
     const tmp = `${path}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`;
     const handle = await (0,promises_.open)(tmp, 'w', 0o600);
     try {
-        await handle.writeFile(encodeCheckpoint(state), 'utf8');
+        await handle.writeFile(text, 'utf8');
         await handle.sync();
     }
     finally {
@@ -76177,12 +76181,20 @@ async function writeCheckpoint(path, state) {
         throw e;
     }
 }
+/** Remove the checkpoint and any temp file a killed writer left beside it. */
 async function deleteCheckpoint(path) {
     await (0,promises_.rm)(path, { force: true });
+    const dir = (0,external_node_path_.dirname)(path);
+    const prefix = `${(0,external_node_path_.basename)(path)}.`;
+    const names = await (0,promises_.readdir)(dir).catch(() => []);
+    for (const name of names) {
+        if (name.startsWith(prefix) && name.endsWith('.tmp'))
+            await (0,promises_.rm)((0,external_node_path_.join)(dir, name), { force: true });
+    }
 }
 /** The checkpoint file for `bucket`/`key` inside a checkpoint dir. */
 function checkpointPathFor(dir, bucket, key) {
-    return (0,external_node_path_.join)(dir, `${sha256(`${bucket}\n${key}`).slice(0, 32)}${CHECKPOINT_EXTENSION}`);
+    return (0,external_node_path_.join)(dir, `${sha256(`${bucket}\n${key}`).slice(0, 32)}${checkpoint_CHECKPOINT_EXTENSION}`);
 }
 function sha256(text) {
     return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
@@ -76647,11 +76659,51 @@ function sharedRangeHasher() {
     return shared;
 }
 
+;// CONCATENATED MODULE: ./src/engine/upload-intent.ts
+/**
+ * An intent file, written before InitiateMultipartUpload and removed once the checkpoint holds the new upload id.
+ * A process killed between the two would leave an upload that no checkpoint records, billing its parts forever;
+ * the intent lets the next run find such uploads of its key and abort them.
+ */
+
+
+const INTENT_SUFFIX = '.intent';
+/**
+ * Uploads of the key initiated this long before the intent was written still count as unrecorded: the
+ * server's clock and ours may differ.
+ */
+const INTENT_CLOCK_MARGIN_MS = 5 * 60_000;
+function intentPathFor(checkpointPath) {
+    return `${checkpointPath}${INTENT_SUFFIX}`;
+}
+/** Whether a file in a checkpoint dir is state a later run needs (a checkpoint or an intent). */
+function isCheckpointFileName(name) {
+    return name.endsWith(CHECKPOINT_EXTENSION) || name.endsWith(`${CHECKPOINT_EXTENSION}${INTENT_SUFFIX}`);
+}
+async function writeIntent(path, key, at) {
+    await writeFileAtomic(path, `${JSON.stringify({ key, at: at.toISOString() })}\n`);
+}
+/** When the intent at `path` was written, or undefined when there is none (or it is unreadable). */
+async function readIntent(path) {
+    try {
+        const parsed = JSON.parse(await (0,promises_.readFile)(path, 'utf8'));
+        const at = typeof parsed.at === 'string' ? new Date(parsed.at) : undefined;
+        return at && !Number.isNaN(at.getTime()) ? at : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+async function removeIntent(path) {
+    await (0,promises_.rm)(path, { force: true });
+}
+
 ;// CONCATENATED MODULE: ./src/engine/upload-file.ts
 /**
  * uploadFile(): one file to one object, as a single verified PutObject or a resumable, parallel,
  * verified multipart upload.
  */
+
 
 
 
@@ -76882,11 +76934,16 @@ async function uploadMultipart(ctx) {
     const resumed = ctx.checkpointPath ? await resume(ctx, ctx.checkpointPath) : undefined;
     if (resumed && 'result' in resumed)
         return resumed.result;
+    const intentPath = ctx.checkpointPath ? intentPathFor(ctx.checkpointPath) : undefined;
+    if (intentPath)
+        await reclaimUnrecorded(ctx, intentPath, resumed?.uploadId);
     let state;
     if (resumed) {
         state = resumed;
     }
     else {
+        if (intentPath)
+            await writeIntent(intentPath, ctx.key, new Date());
         const { uploadId } = await ctx.limiter
             .run(() => ctx.client.initiateMultipartUpload({
             bucket: ctx.bucket,
@@ -76910,6 +76967,9 @@ async function uploadMultipart(ctx) {
             await abortUpload(ctx, state.uploadId);
             throw uploadError(ctx, e, { resumable: false });
         }
+        // the checkpoint now records the upload id: the intent has done its job
+        if (intentPath)
+            await removeIntent(intentPath);
     }
     const failure = await uploadParts(ctx, state, writer);
     if (writer)
@@ -77211,6 +77271,36 @@ function result(ctx, state, etag, crc, verified) {
     };
 }
 /** Best effort: a failed abort leaves parts that a lifecycle rule or `abort-stale-uploads` cleans later. */
+/**
+ * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
+ * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
+ */
+async function reclaimUnrecorded(ctx, intentPath, keep) {
+    const at = await readIntent(intentPath);
+    if (at === undefined)
+        return;
+    const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
+    try {
+        const uploads = await ctx.client.listMultipartUploads({
+            bucket: ctx.bucket,
+            prefix: ctx.key,
+            signal: ctx.signal,
+        });
+        for (const u of uploads) {
+            if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since)
+                continue;
+            ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`);
+            await abortUpload(ctx, u.uploadId);
+        }
+        await removeIntent(intentPath);
+    }
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        // the intent stays for the next run; this upload can go ahead
+        ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
+    }
+}
 async function abortUpload(ctx, uploadId) {
     try {
         await ctx.client.abortMultipartUpload({
@@ -77288,6 +77378,7 @@ function call(fn, arg) {
 
 ;// CONCATENATED MODULE: ./src/engine/index.ts
 /** The resumable upload engine: the only surface the action and the CLI use. */
+
 
 
 

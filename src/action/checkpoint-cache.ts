@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import * as actionsCache from '@actions/cache';
-import { CHECKPOINT_EXTENSION } from '../engine/index.ts';
+import { isCheckpointFileName } from '../engine/index.ts';
 
 export const CACHE_KEY_PREFIX = 'oss-resumable-upload-cp-v1';
 
@@ -60,10 +60,10 @@ export async function restoreCheckpoints(o: {
   }
 }
 
-/** Number of checkpoint files in `dir`. */
+/** Number of files in `dir` a later run needs (checkpoints and upload intents). */
 export async function countCheckpoints(dir: string): Promise<number> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => n.endsWith(CHECKPOINT_EXTENSION)).length;
+  return names.filter(isCheckpointFileName).length;
 }
 
 /** Save the checkpoint dir when it holds a checkpoint; resolves with whether it was saved. */

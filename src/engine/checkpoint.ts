@@ -3,8 +3,8 @@
  * checksum of its own content, written atomically (temp file, fsync, rename) and never holding credentials.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 export const CHECKPOINT_FORMAT = 'oss-resumable-upload/checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -148,11 +148,16 @@ export function isCheckpointState(v: CheckpointState | CheckpointRejection): v i
 
 /** Replace the file at `path` atomically: a crash leaves the old or the new checkpoint, never a torn one. */
 export async function writeCheckpoint(path: string, state: CheckpointState): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(state));
+}
+
+/** Temp file, fsync, rename: a crash leaves the old content or the new, never a mix. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(tmp, 'w', 0o600);
   try {
-    await handle.writeFile(encodeCheckpoint(state), 'utf8');
+    await handle.writeFile(text, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
@@ -165,8 +170,15 @@ export async function writeCheckpoint(path: string, state: CheckpointState): Pro
   }
 }
 
+/** Remove the checkpoint and any temp file a killed writer left beside it. */
 export async function deleteCheckpoint(path: string): Promise<void> {
   await rm(path, { force: true });
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) await rm(join(dir, name), { force: true });
+  }
 }
 
 /** The checkpoint file for `bucket`/`key` inside a checkpoint dir. */

@@ -26,3 +26,4 @@ export {
   type CheckpointState,
 } from './checkpoint.ts';
 export { RangeHasher } from './range-hasher.ts';
+export { isCheckpointFileName } from './upload-intent.ts';

@@ -22,6 +22,13 @@ import { type Limiter, createLimiter } from './limiter.ts';
 import { type PartPlan, partRange, planParts, validatePartSize } from './plan.ts';
 import { type ProgressListener, ProgressTracker } from './progress.ts';
 import { type RangeDigest, type RangeHasher, sharedRangeHasher } from './range-hasher.ts';
+import {
+  INTENT_CLOCK_MARGIN_MS,
+  intentPathFor,
+  readIntent,
+  removeIntent,
+  writeIntent,
+} from './upload-intent.ts';
 
 /** Where checkpoints go: off, a dir (file name derived from bucket and key), or an exact path. */
 export type CheckpointOption = false | { readonly dir: string } | { readonly path: string };
@@ -351,10 +358,13 @@ async function uploadMultipart(ctx: Context): Promise<UploadResult> {
   if (ctx.checkpointPath) await ensureWritableDir(ctx, dirname(ctx.checkpointPath));
   const resumed = ctx.checkpointPath ? await resume(ctx, ctx.checkpointPath) : undefined;
   if (resumed && 'result' in resumed) return resumed.result;
+  const intentPath = ctx.checkpointPath ? intentPathFor(ctx.checkpointPath) : undefined;
+  if (intentPath) await reclaimUnrecorded(ctx, intentPath, resumed?.uploadId);
   let state: MultipartState;
   if (resumed) {
     state = resumed;
   } else {
+    if (intentPath) await writeIntent(intentPath, ctx.key, new Date());
     const { uploadId } = await ctx.limiter
       .run(
         () =>
@@ -382,6 +392,8 @@ async function uploadMultipart(ctx: Context): Promise<UploadResult> {
       await abortUpload(ctx, state.uploadId);
       throw uploadError(ctx, e, { resumable: false });
     }
+    // the checkpoint now records the upload id: the intent has done its job
+    if (intentPath) await removeIntent(intentPath);
   }
 
   const failure = await uploadParts(ctx, state, writer);
@@ -695,6 +707,35 @@ function result(
 }
 
 /** Best effort: a failed abort leaves parts that a lifecycle rule or `abort-stale-uploads` cleans later. */
+/**
+ * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
+ * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
+ */
+async function reclaimUnrecorded(ctx: Context, intentPath: string, keep: string | undefined): Promise<void> {
+  const at = await readIntent(intentPath);
+  if (at === undefined) return;
+  const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
+  try {
+    const uploads = await ctx.client.listMultipartUploads({
+      bucket: ctx.bucket,
+      prefix: ctx.key,
+      signal: ctx.signal,
+    });
+    for (const u of uploads) {
+      if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since) continue;
+      ctx.notice(
+        `${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`,
+      );
+      await abortUpload(ctx, u.uploadId);
+    }
+    await removeIntent(intentPath);
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    // the intent stays for the next run; this upload can go ahead
+    ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
+  }
+}
+
 async function abortUpload(ctx: Context, uploadId: string): Promise<void> {
   try {
     await ctx.client.abortMultipartUpload({

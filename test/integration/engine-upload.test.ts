@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile, open } from 'node:fs/promises';
+import { readFile, readdir, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { randomFile, tempDir } from '../helpers/files.ts';
 import { crc64 } from '../../src/oss/index.ts';
+import { intentPathFor, writeIntent } from '../../src/engine/upload-intent.ts';
 import {
   type ProgressEvent,
   checkpointPathFor,
@@ -439,4 +440,66 @@ test('overwrite forbidden: an existing key fails with FileAlreadyExists and noth
   assert.ok(isUploadError(err));
   assert.equal(err.code, 'FileAlreadyExists');
   assert.deepEqual(await client.listMultipartUploads({ bucket: BUCKET }), []);
+});
+
+test('what a run killed before its first checkpoint leaves (an unrecorded upload, a temp file) is cleaned up by the next run', async (t) => {
+  const { server, client, dir } = await setup(t);
+  const { path, data } = await randomFile(dir, 'f.bin', 5 * PART);
+  const cpDir = join(dir, 'cp');
+  const cp = checkpointPathFor(cpDir, BUCKET, 'k/f.bin');
+  // what a process killed right after InitiateMultipartUpload leaves: an intent and an upload nobody recorded
+  await writeIntent(intentPathFor(cp), 'k/f.bin', new Date());
+  // and a temp file of a checkpoint write it did not finish
+  await writeFile(`${cp}.4242.0badc0de.tmp`, '{"checksum":');
+  const ghost = await client.initiateMultipartUpload({ bucket: BUCKET, key: 'k/f.bin' });
+  const other = await client.initiateMultipartUpload({ bucket: BUCKET, key: 'k/f.bin.other' });
+
+  const notices: string[] = [];
+  await uploadFile({
+    client,
+    bucket: BUCKET,
+    key: 'k/f.bin',
+    file: path,
+    partSize: PART,
+    checkpoint: { dir: cpDir },
+    onNotice: (m) => notices.push(m),
+  });
+  assert.ok((await readObject(client, BUCKET, 'k/f.bin')).equals(data));
+  const left = await client.listMultipartUploads({ bucket: BUCKET, prefix: 'k/' });
+  assert.deepEqual(
+    left.map((u) => u.uploadId),
+    [other.uploadId],
+    'the ghost is aborted, the upload of another key is not',
+  );
+  assert.ok(
+    notices.some((n) => n.includes(`aborting upload ${ghost.uploadId}`)),
+    notices.join('\n'),
+  );
+  assert.equal(existsSync(intentPathFor(cp)), false);
+  assert.equal(existsSync(cp), false);
+  assert.deepEqual(await readdir(cpDir), [], 'nothing is left in the checkpoint dir');
+  assert.equal(server.requests.filter((r) => r.operation === 'AbortMultipartUpload').length, 1);
+});
+
+test('the intent is on disk while InitiateMultipartUpload is in flight and gone once the checkpoint records the id', async (t) => {
+  const { server, client, dir } = await setup(t);
+  const { path } = await randomFile(dir, 'f.bin', 3 * PART);
+  const cpDir = join(dir, 'cp');
+  const cp = checkpointPathFor(cpDir, BUCKET, 'f.bin');
+  server.addFault({ operation: 'InitiateMultipartUpload', action: { type: 'delay', ms: 300 } });
+  let seenDuringInitiate = false;
+  const watch = setInterval(() => {
+    if (existsSync(intentPathFor(cp)) && !existsSync(cp)) seenDuringInitiate = true;
+  }, 5);
+  await uploadFile({
+    client,
+    bucket: BUCKET,
+    key: 'f.bin',
+    file: path,
+    partSize: PART,
+    checkpoint: { dir: cpDir },
+  });
+  clearInterval(watch);
+  assert.equal(seenDuringInitiate, true);
+  assert.equal(existsSync(intentPathFor(cp)), false);
 });
