@@ -85,7 +85,7 @@ export function runStep(
   step: 'main' | 'post',
   job: JobFiles,
   env: Record<string, string>,
-  onLine?: (line: string, stop: (signal: NodeJS.Signals) => void) => void,
+  onLine?: (line: string, stop: (signal: NodeJS.Signals) => void, pid: number | undefined) => void,
 ): Promise<StepResult> {
   const entry = join(DIST, step === 'main' ? 'index.js' : 'post.js');
   return new Promise((resolve, reject) => {
@@ -102,7 +102,7 @@ export function runStep(
       partial += b.toString();
       const lines = partial.split('\n');
       partial = lines.pop()!;
-      for (const line of lines) onLine?.(line, (signal) => child.kill(signal));
+      for (const line of lines) onLine?.(line, (signal) => child.kill(signal), child.pid);
     });
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
