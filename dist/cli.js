@@ -67673,12 +67673,12 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_util_ = __nccwpck_require__(7975);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/oss/body.ts
@@ -76251,6 +76251,33 @@ class CheckpointWriter {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/unchanged.ts
+/**
+ * Skip-unchanged: a re-run or a redeploy should not send bytes the bucket already holds. One HEAD per file; only
+ * when the stored size equals the local size is the file read, and the object counts as unchanged only when its
+ * CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing).
+ */
+
+async function unchangedStoredCopy(o) {
+    let head;
+    try {
+        head = await o.limiter.run(() => o.client.headObject({ bucket: o.bucket, key: o.key, signal: o.signal }), o.signal);
+    }
+    catch (e) {
+        if (o.signal.aborted)
+            throw o.signal.reason;
+        // no object yet is the common case; any other answer just means the file is uploaded as usual
+        if (!(isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404))) {
+            o.notice(`${o.key}: cannot check the stored copy (${isOssError(e) ? e.code : String(e)}); uploading it`);
+        }
+        return undefined;
+    }
+    if (head.size !== o.size || head.crc64 === undefined)
+        return undefined;
+    const local = await o.hasher.hash(o.file, 0, o.size);
+    return local.crc64 === head.crc64 ? { etag: head.etag, crc64: head.crc64 } : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/counting-body.ts
 /**
  * A body that reports bytes as they are read. When the client re-opens it for a retry, the bytes of the
@@ -76715,6 +76742,8 @@ async function removeIntent(path) {
 
 
 
+
+
 /** Attempts at a part whose stored CRC differs from the local one before the upload fails. */
 const INTEGRITY_ATTEMPTS = 3;
 const DEFAULT_THREAD_NUM = 4;
@@ -76767,6 +76796,11 @@ async function uploadFile(opts) {
     if (plan.partSizeAdjustedFrom !== undefined) {
         notice(`${opts.file}: part size raised from ${plan.partSizeAdjustedFrom} to ${plan.partSize} bytes to stay within 10,000 parts`);
     }
+    if (opts.skipUnchanged && !(checkpointPath !== undefined && (0,external_node_fs_namespaceObject.existsSync)(checkpointPath))) {
+        const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
+        if (stored)
+            return unchangedResult(ctx, stored);
+    }
     if (plan.single) {
         // a checkpoint left by an earlier run with a larger part plan is of no use any more
         if (checkpointPath)
@@ -76774,6 +76808,24 @@ async function uploadFile(opts) {
         return putSingle(ctx);
     }
     return uploadMultipart(ctx);
+}
+function unchangedResult(ctx, stored) {
+    return {
+        file: ctx.file,
+        key: ctx.key,
+        size: ctx.fileStat.size,
+        etag: stored.etag,
+        crc64: stored.crc64.toString(),
+        multipart: !ctx.plan.single,
+        parts: ctx.plan.partCount,
+        partSize: ctx.plan.partSize,
+        bytesSent: 0,
+        bytesResumed: 0,
+        partsSent: 0,
+        seconds: (performance.now() - ctx.started) / 1000,
+        verified: 'crc64',
+        unchanged: true,
+    };
 }
 function upload_file_validate(opts) {
     if (typeof opts.bucket !== 'string' || opts.bucket === '') {
@@ -77270,7 +77322,6 @@ function result(ctx, state, etag, crc, verified) {
         verified,
     };
 }
-/** Best effort: a failed abort leaves parts that a lifecycle rule or `abort-stale-uploads` cleans later. */
 /**
  * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
  * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
@@ -77301,6 +77352,7 @@ async function reclaimUnrecorded(ctx, intentPath, keep) {
         ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
     }
 }
+/** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */
 async function abortUpload(ctx, uploadId) {
     try {
         await ctx.client.abortMultipartUpload({
@@ -77414,9 +77466,11 @@ const INPUT = {
     acl: 'acl',
     storageClass: 'storage-class',
     headers: 'headers',
+    skipUnchanged: 'skip-unchanged',
 };
 const constants_OUTPUT = {
     uploadedCount: 'uploaded-count',
+    skippedCount: 'skipped-count',
     bytesUploaded: 'bytes-uploaded',
     bytesResumed: 'bytes-resumed',
     keys: 'keys',
@@ -84354,6 +84408,7 @@ function readInputs(src = runnerInputs) {
         threadNum: parseThreadNum(src.get(INPUT.threadNum)),
         partSize: parsePartSize(src.get(INPUT.partSize)),
         enableCheckpoint: bool(src, INPUT.enableCheckpoint, true),
+        skipUnchanged: bool(src, INPUT.skipUnchanged, true),
         checkpointDir: src.get(INPUT.checkpointDir).trim() || (0,external_node_path_.join)(runnerTemp, 'oss-resumable-upload', 'checkpoints'),
         cacheCheckpoints: bool(src, INPUT.cacheCheckpoints, true),
         signatureVersion: oneOf(src, INPUT.signatureVersion, SIGNATURE_VERSIONS, 'v4'),
@@ -84540,11 +84595,14 @@ function progressLine(e, seconds, bytesThisRun) {
 }
 function totals(outcomes, urlOf) {
     const ok = outcomes.filter((o) => o.ok);
+    const skipped = ok.filter((o) => o.result.unchanged === true).length;
     return {
-        uploaded: ok.length,
+        uploaded: ok.length - skipped,
+        skipped,
         failed: outcomes.length - ok.length,
         bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
         bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
+        // every object the step stands behind, sent now or already there
         keys: ok.map((o) => o.result.key),
         urls: ok.map((o) => urlOf(o.result.key)),
     };
@@ -84557,7 +84615,7 @@ function resultTable(outcomes) {
             size_formatBytes(o.result.size),
             `${o.result.seconds.toFixed(1)}s`,
             size_formatBytes(o.result.bytesResumed),
-            `ok (${o.result.verified})`,
+            o.result.unchanged ? 'unchanged' : `ok (${o.result.verified})`,
         ]
         : [o.item.key, '', '', '', 'FAILED']);
     const head = ['key', 'size', 'time', 'resumed', 'result'];
@@ -84571,6 +84629,7 @@ function resultTable(outcomes) {
 /** Outputs of the step. */
 function writeOutputs(t) {
     core.setOutput(OUTPUT.uploadedCount, t.uploaded);
+    core.setOutput(OUTPUT.skippedCount, t.skipped);
     core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
     core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
     core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
@@ -84591,7 +84650,7 @@ async function writeSummary(outcomes, t) {
         : [o.item.file, o.item.key, '', '', 'failed']);
     await core.summary
         .addHeading('OSS upload', 3)
-        .addRaw(`${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.failed ? `, ${t.failed} failed` : ''}`, true)
+        .addRaw(`${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`, true)
         .addTable([
         [
             { data: 'File', header: true },
@@ -84712,6 +84771,7 @@ const BOOLEAN_OPTIONS = [
     INPUT.enableCheckpoint,
     INPUT.overwrite,
     INPUT.includeHiddenFiles,
+    INPUT.skipUnchanged,
 ];
 const OPTIONS = {
     ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' }])),
@@ -84749,6 +84809,7 @@ How:
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
   --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir})
   --no-overwrite              fail instead of replacing an existing object
+  --no-skip-unchanged         upload even when the stored object has the same size and CRC-64
   --include-hidden-files      also upload dot files and dot directories
   --if-no-files-found MODE    error (default), warn or ignore
   --progress MODE             bar (default on a terminal), lines (default otherwise) or none
@@ -84868,6 +84929,7 @@ async function runCli(io) {
             bucket: inputs.bucket,
             threadNum: inputs.threadNum,
             partSize: inputs.partSize,
+            skipUnchanged: inputs.skipUnchanged,
             checkpoint: inputs.enableCheckpoint ? { dir: inputs.checkpointDir } : false,
             headers: inputs.headers,
             ...(io.signal ? { signal: io.signal } : {}),
@@ -84882,6 +84944,8 @@ async function runCli(io) {
                     return;
                 if (o.ok) {
                     const r = o.result;
+                    if (r.unchanged)
+                        return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
                     const resumed = r.bytesResumed > 0 ? `, ${size_formatBytes(r.bytesResumed)} resumed` : '';
                     say(`uploaded ${r.key} (${size_formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`);
                 }
@@ -84906,7 +84970,7 @@ async function runCli(io) {
     bar?.finish();
     const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
     io.stdout(`${resultTable(outcomes)}\n`);
-    io.stdout(`${t.uploaded} uploaded, ${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
+    io.stdout(`${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
     return t.failed > 0 ? EXIT.failed : EXIT.ok;
 }
 

@@ -25,10 +25,12 @@ export const INPUT = {
   acl: 'acl',
   storageClass: 'storage-class',
   headers: 'headers',
+  skipUnchanged: 'skip-unchanged',
 } as const;
 
 export const OUTPUT = {
   uploadedCount: 'uploaded-count',
+  skippedCount: 'skipped-count',
   bytesUploaded: 'bytes-uploaded',
   bytesResumed: 'bytes-resumed',
   keys: 'keys',

@@ -37,6 +37,7 @@ export interface ActionInputs {
   threadNum: number;
   partSize: number | 'auto';
   enableCheckpoint: boolean;
+  skipUnchanged: boolean;
   checkpointDir: string;
   cacheCheckpoints: boolean;
   signatureVersion: 'v4' | 'v1';
@@ -266,6 +267,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     threadNum: parseThreadNum(src.get(INPUT.threadNum)),
     partSize: parsePartSize(src.get(INPUT.partSize)),
     enableCheckpoint: bool(src, INPUT.enableCheckpoint, true),
+    skipUnchanged: bool(src, INPUT.skipUnchanged, true),
     checkpointDir:
       src.get(INPUT.checkpointDir).trim() || join(runnerTemp, 'oss-resumable-upload', 'checkpoints'),
     cacheCheckpoints: bool(src, INPUT.cacheCheckpoints, true),

@@ -86,6 +86,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
         bucket: inputs.bucket,
         threadNum: inputs.threadNum,
         partSize: inputs.partSize,
+        skipUnchanged: inputs.skipUnchanged,
         checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
         headers: inputs.headers,
         ...(deps.signal ? { signal: deps.signal } : {}),
@@ -153,6 +154,12 @@ function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
     return;
   }
   const r = o.result;
+  if (r.unchanged) {
+    core.info(
+      `unchanged ${r.key} (${formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`,
+    );
+    return;
+  }
   const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
   core.startGroup(
     `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,

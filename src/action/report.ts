@@ -56,6 +56,8 @@ export function progressLine(e: ProgressEvent, seconds: number, bytesThisRun: nu
 
 export interface Totals {
   uploaded: number;
+  /** Already stored with the same size and CRC-64: nothing sent. */
+  skipped: number;
   failed: number;
   bytesUploaded: number;
   bytesResumed: number;
@@ -65,11 +67,14 @@ export interface Totals {
 
 export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) => string): Totals {
   const ok = outcomes.filter((o): o is Extract<UploadOutcome, { ok: true }> => o.ok);
+  const skipped = ok.filter((o) => o.result.unchanged === true).length;
   return {
-    uploaded: ok.length,
+    uploaded: ok.length - skipped,
+    skipped,
     failed: outcomes.length - ok.length,
     bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
     bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
+    // every object the step stands behind, sent now or already there
     keys: ok.map((o) => o.result.key),
     urls: ok.map((o) => urlOf(o.result.key)),
   };
@@ -84,7 +89,7 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
           formatBytes(o.result.size),
           `${o.result.seconds.toFixed(1)}s`,
           formatBytes(o.result.bytesResumed),
-          `ok (${o.result.verified})`,
+          o.result.unchanged ? 'unchanged' : `ok (${o.result.verified})`,
         ]
       : [o.item.key, '', '', '', 'FAILED'],
   );
@@ -101,6 +106,7 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
 /** Outputs of the step. */
 export function writeOutputs(t: Totals): void {
   core.setOutput(OUTPUT.uploadedCount, t.uploaded);
+  core.setOutput(OUTPUT.skippedCount, t.skipped);
   core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
   core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
   core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
@@ -124,7 +130,7 @@ export async function writeSummary(outcomes: readonly UploadOutcome[], t: Totals
   await core.summary
     .addHeading('OSS upload', 3)
     .addRaw(
-      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.failed ? `, ${t.failed} failed` : ''}`,
+      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,
       true,
     )
     .addTable([

@@ -51,6 +51,7 @@ const BOOLEAN_OPTIONS = [
   INPUT.enableCheckpoint,
   INPUT.overwrite,
   INPUT.includeHiddenFiles,
+  INPUT.skipUnchanged,
 ] as const;
 
 const OPTIONS = {
@@ -90,6 +91,7 @@ How:
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
   --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir})
   --no-overwrite              fail instead of replacing an existing object
+  --no-skip-unchanged         upload even when the stored object has the same size and CRC-64
   --include-hidden-files      also upload dot files and dot directories
   --if-no-files-found MODE    error (default), warn or ignore
   --progress MODE             bar (default on a terminal), lines (default otherwise) or none
@@ -215,6 +217,7 @@ export async function runCli(io: CliIo): Promise<number> {
         bucket: inputs.bucket,
         threadNum: inputs.threadNum,
         partSize: inputs.partSize,
+        skipUnchanged: inputs.skipUnchanged,
         checkpoint: inputs.enableCheckpoint ? { dir: inputs.checkpointDir } : false,
         headers: inputs.headers,
         ...(io.signal ? { signal: io.signal } : {}),
@@ -228,6 +231,7 @@ export async function runCli(io: CliIo): Promise<number> {
           if (io.signal?.aborted) return;
           if (o.ok) {
             const r = o.result;
+            if (r.unchanged) return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
             const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
             say(
               `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
@@ -253,7 +257,7 @@ export async function runCli(io: CliIo): Promise<number> {
   const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
   io.stdout(`${resultTable(outcomes)}\n`);
   io.stdout(
-    `${t.uploaded} uploaded, ${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
+    `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
   );
   return t.failed > 0 ? EXIT.failed : EXIT.ok;
 }

@@ -4,7 +4,7 @@
  */
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Stats } from 'node:fs';
+import { type Stats, existsSync } from 'node:fs';
 import { crc64Combine, fileRangeBody, isOssError } from '../oss/index.ts';
 import type { OssClient } from '../oss/index.ts';
 import {
@@ -16,6 +16,7 @@ import {
   loadCheckpoint,
 } from './checkpoint.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
+import { type StoredCopy, unchangedStoredCopy } from './unchanged.ts';
 import { countingBody } from './counting-body.ts';
 import { IntegrityError, InvalidArgumentError, UploadError } from './errors.ts';
 import { type Limiter, createLimiter } from './limiter.ts';
@@ -57,6 +58,12 @@ export interface UploadFileOptions {
    * @default false
    */
   checkpoint?: CheckpointOption;
+  /**
+   * Before uploading, HEAD the key; when the stored object has the file's size and CRC-64, send nothing and
+   * report it unchanged. Not consulted while a checkpoint for the key exists (that upload is resumed instead).
+   * @default false
+   */
+  skipUnchanged?: boolean;
   /** Object headers: Content-Type, Cache-Control, x-oss-meta-*, x-oss-forbid-overwrite, ... */
   headers?: Record<string, string>;
   /** Cancels the upload: no new parts, in-flight requests aborted, checkpoint flushed. */
@@ -92,6 +99,8 @@ export interface UploadResult {
   seconds: number;
   /** How the stored bytes were checked against the local file: never absent, an unverified upload fails. */
   verified: 'crc64' | 'md5';
+  /** The bucket already held these exact bytes (size and CRC-64), so nothing was sent (`skipUnchanged`). */
+  unchanged?: boolean;
 }
 
 /** Attempts at a part whose stored CRC differs from the local one before the upload fails. */
@@ -168,12 +177,35 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
       `${opts.file}: part size raised from ${plan.partSizeAdjustedFrom} to ${plan.partSize} bytes to stay within 10,000 parts`,
     );
   }
+  if (opts.skipUnchanged && !(checkpointPath !== undefined && existsSync(checkpointPath))) {
+    const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
+    if (stored) return unchangedResult(ctx, stored);
+  }
   if (plan.single) {
     // a checkpoint left by an earlier run with a larger part plan is of no use any more
     if (checkpointPath) await deleteCheckpoint(checkpointPath);
     return putSingle(ctx);
   }
   return uploadMultipart(ctx);
+}
+
+function unchangedResult(ctx: Context, stored: StoredCopy): UploadResult {
+  return {
+    file: ctx.file,
+    key: ctx.key,
+    size: ctx.fileStat.size,
+    etag: stored.etag,
+    crc64: stored.crc64.toString(),
+    multipart: !ctx.plan.single,
+    parts: ctx.plan.partCount,
+    partSize: ctx.plan.partSize,
+    bytesSent: 0,
+    bytesResumed: 0,
+    partsSent: 0,
+    seconds: (performance.now() - ctx.started) / 1000,
+    verified: 'crc64',
+    unchanged: true,
+  };
 }
 
 function validate(opts: UploadFileOptions): void {
@@ -706,7 +738,6 @@ function result(
   };
 }
 
-/** Best effort: a failed abort leaves parts that a lifecycle rule or `abort-stale-uploads` cleans later. */
 /**
  * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
  * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
@@ -736,6 +767,7 @@ async function reclaimUnrecorded(ctx: Context, intentPath: string, keep: string 
   }
 }
 
+/** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */
 async function abortUpload(ctx: Context, uploadId: string): Promise<void> {
   try {
     await ctx.client.abortMultipartUpload({

@@ -133,7 +133,7 @@ test('uploads a directory with a live progress bar and verified objects', async 
     new RegExp(`${esc(REDRAW)}uploaded v1/big\\.bin \\(6\\.0 MiB in [\\d.]+s, verified by crc64\\)\n`),
   );
   assert.doesNotMatch(r.stdout, /::debug::/);
-  assert.match(r.stdout, /2 uploaded, 0 failed/);
+  assert.match(r.stdout, /2 uploaded, 0 unchanged, 0 failed; 6\.0 MiB sent, 0 B resumed/);
   const client = clientFor(server);
   t.after(() => client.close());
   assert.ok((await readObject(client, 'test-bucket', 'v1/big.bin')).equals(big.data));
