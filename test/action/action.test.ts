@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { startCacheService } from '../helpers/cache-service.ts';
@@ -418,4 +418,82 @@ test('skip-unchanged: a second deploy of the same tree sends nothing; one change
   const client = clientFor(server);
   t.after(() => client.close());
   assert.ok((await readObject(client, 'test-bucket', 'about.html')).equals(bytes));
+});
+
+test('runtime failures name the cause: wrong secret, missing bucket, unreachable endpoint, a path escaping the workspace', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(join(ws, 'out'), { recursive: true });
+  await writeFile(join(ws, 'out/f.txt'), 'x');
+  const base = {
+    path: 'out/**',
+    bucket: 'test-bucket',
+    endpoint: server.url,
+    'access-key-id': 'test-ak',
+    'access-key-secret': 'test-sk',
+    'cache-checkpoints': 'false',
+  };
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [
+      { 'access-key-secret': 'wrong-secret-123' },
+      /::error::.*SignatureDoesNotMatch \(403\) on (PutObject|HeadObject) test-bucket\/f\.txt.*RequestId [0-9A-F]+/,
+    ],
+    [
+      { bucket: 'no-such-bucket' },
+      /::error::.*NoSuchBucket \(404\) on (PutObject|HeadObject) no-such-bucket\/f\.txt/,
+    ],
+    [{ endpoint: 'http://127.0.0.1:9' }, /::error::.*ECONNREFUSED/],
+  ];
+  for (const [override, pattern] of cases) {
+    const r = await mainOnly(dir, ws, { ...base, ...override });
+    assert.equal(r.code, 1, JSON.stringify(override));
+    assert.match(r.stdout, pattern, `${JSON.stringify(override)}\n${r.stdout}`);
+    // `::add-mask::` is consumed by the runner; nothing else may carry the secret, right or wrong
+    assert.doesNotMatch(r.stdout.replace(/^::add-mask::.*$/gm, ''), /wrong-secret-123/);
+  }
+
+  // a symlink inside the workspace that points outside it is refused before any upload
+  const outside = join(dir, 'outside.txt');
+  await writeFile(outside, 'secret file');
+  await symlink(outside, join(ws, 'out/link.txt'));
+  server.clearRequests();
+  const escaped = await mainOnly(dir, ws, base);
+  assert.equal(escaped.code, 1);
+  assert.match(
+    escaped.stdout,
+    /::error::input `path`: .*link\.txt resolves to .*outside\.txt, outside the workspace/,
+  );
+  assert.equal(server.requests.length, 0);
+});
+
+test('keys keep Unicode, spaces and the characters URLs treat specially (+ ? # %)', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(join(ws, 'out/文档 dir'), { recursive: true });
+  const names = ['a+b.txt', 'what?.txt', 'hash#tag.txt', '100%.txt', '文档 dir/ünï code.txt'];
+  for (const n of names) await writeFile(join(ws, 'out', n), `content of ${n}`);
+  const job = await newJob(dir, ws);
+  const r = await runStep(
+    'main',
+    job,
+    inputEnv({
+      path: 'out/**',
+      bucket: 'test-bucket',
+      endpoint: server.url,
+      destination: 'd e/',
+      'access-key-id': 'test-ak',
+      'access-key-secret': 'test-sk',
+      'cache-checkpoints': 'false',
+    }),
+  );
+  assert.equal(r.code, 0, r.stdout);
+  const client = clientFor(server);
+  t.after(() => client.close());
+  for (const n of names) {
+    assert.equal((await readObject(client, 'test-bucket', `d e/${n}`)).toString(), `content of ${n}`, n);
+  }
 });
