@@ -84664,6 +84664,32 @@ async function writeSummary(outcomes, t) {
         .write();
 }
 
+;// CONCATENATED MODULE: ./src/action/upload-options.ts
+function clientOptions(inputs) {
+    return {
+        credentials: inputs.credentials,
+        region: inputs.region,
+        endpoint: inputs.endpoint,
+        cname: inputs.cname,
+        internal: inputs.internal,
+        signatureVersion: inputs.signatureVersion,
+        connections: inputs.threadNum,
+    };
+}
+function uploadItems(files) {
+    return files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } }));
+}
+function uploadSettings(inputs, checkpointDir) {
+    return {
+        bucket: inputs.bucket,
+        threadNum: inputs.threadNum,
+        partSize: inputs.partSize,
+        skipUnchanged: inputs.skipUnchanged,
+        checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
+        headers: inputs.headers,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/cli/progress-bar.ts
 
 const WIDTH = 24;
@@ -84735,6 +84761,7 @@ class ProgressBar {
  * The command line: the action's validation and the same engine, for local machines and other CI systems.
  * Options carry the action's input names, so a workflow and a shell script read alike.
  */
+
 
 
 
@@ -84913,25 +84940,12 @@ async function runCli(io) {
         : undefined;
     const lines = progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
     const say = (line) => (bar ? bar.log(line) : io.stdout(`${line}\n`));
-    const client = new OssClient({
-        credentials: inputs.credentials,
-        region: inputs.region,
-        endpoint: inputs.endpoint,
-        cname: inputs.cname,
-        internal: inputs.internal,
-        signatureVersion: inputs.signatureVersion,
-        connections: inputs.threadNum,
-    });
+    const client = new OssClient(clientOptions(inputs));
     let outcomes;
     try {
-        outcomes = await uploadFiles(files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } })), {
+        outcomes = await uploadFiles(uploadItems(files), {
             client,
-            bucket: inputs.bucket,
-            threadNum: inputs.threadNum,
-            partSize: inputs.partSize,
-            skipUnchanged: inputs.skipUnchanged,
-            checkpoint: inputs.enableCheckpoint ? { dir: inputs.checkpointDir } : false,
-            headers: inputs.headers,
+            ...uploadSettings(inputs, inputs.checkpointDir),
             ...(io.signal ? { signal: io.signal } : {}),
             onProgress: (e) => {
                 bar?.onProgress(e);

@@ -18,6 +18,7 @@ import { findFiles } from './files.ts';
 import { type ActionInputs, type InputSource, readInputs, runnerInputs } from './inputs.ts';
 import { ProgressReporter, resultTable, totals, writeOutputs, writeSummary } from './report.ts';
 import { formatBytes } from './size.ts';
+import { clientOptions, uploadItems, uploadSettings } from './upload-options.ts';
 
 export interface RunDeps {
   inputs?: InputSource;
@@ -79,22 +80,14 @@ export async function run(deps: RunDeps = {}): Promise<void> {
   const reporter = new ProgressReporter();
   let outcomes: UploadOutcome[];
   try {
-    outcomes = await uploadFiles(
-      files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } })),
-      {
-        client,
-        bucket: inputs.bucket,
-        threadNum: inputs.threadNum,
-        partSize: inputs.partSize,
-        skipUnchanged: inputs.skipUnchanged,
-        checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
-        headers: inputs.headers,
-        ...(deps.signal ? { signal: deps.signal } : {}),
-        onProgress: reporter.onProgress,
-        onNotice: (m) => core.info(m),
-        onFileDone: (o) => reportFile(o, deps.signal),
-      },
-    );
+    outcomes = await uploadFiles(uploadItems(files), {
+      client,
+      ...uploadSettings(inputs, checkpointDir),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      onProgress: reporter.onProgress,
+      onNotice: (m) => core.info(m),
+      onFileDone: (o) => reportFile(o, deps.signal),
+    });
   } catch (e) {
     // cancelled: the engine has flushed every checkpoint; post saves them to the cache
     await client.close();
@@ -128,13 +121,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
 
 function clientFor(inputs: ActionInputs): OssClient {
   return new OssClient({
-    credentials: inputs.credentials,
-    region: inputs.region,
-    endpoint: inputs.endpoint,
-    cname: inputs.cname,
-    internal: inputs.internal,
-    signatureVersion: inputs.signatureVersion,
-    connections: inputs.threadNum,
+    ...clientOptions(inputs),
     onRetry: ({ operation, attempt, delayMs, error }) =>
       core.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
   });

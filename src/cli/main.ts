@@ -12,6 +12,7 @@ import { findFiles } from '../action/files.ts';
 import { type InputSource, InputError, readInputs } from '../action/inputs.ts';
 import { ProgressReporter, resultTable, totals } from '../action/report.ts';
 import { formatBytes } from '../action/size.ts';
+import { clientOptions, uploadItems, uploadSettings } from '../action/upload-options.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 export interface CliIo {
@@ -199,49 +200,33 @@ export async function runCli(io: CliIo): Promise<number> {
     progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
   const say = (line: string): void => (bar ? bar.log(line) : io.stdout(`${line}\n`));
 
-  const client = new OssClient({
-    credentials: inputs.credentials,
-    region: inputs.region,
-    endpoint: inputs.endpoint,
-    cname: inputs.cname,
-    internal: inputs.internal,
-    signatureVersion: inputs.signatureVersion,
-    connections: inputs.threadNum,
-  });
+  const client = new OssClient(clientOptions(inputs));
   let outcomes: UploadOutcome[];
   try {
-    outcomes = await uploadFiles(
-      files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } })),
-      {
-        client,
-        bucket: inputs.bucket,
-        threadNum: inputs.threadNum,
-        partSize: inputs.partSize,
-        skipUnchanged: inputs.skipUnchanged,
-        checkpoint: inputs.enableCheckpoint ? { dir: inputs.checkpointDir } : false,
-        headers: inputs.headers,
-        ...(io.signal ? { signal: io.signal } : {}),
-        onProgress: (e) => {
-          bar?.onProgress(e);
-          lines?.onProgress(e);
-        },
-        onNotice: say,
-        onFileDone: (o) => {
-          bar?.fileDone();
-          if (io.signal?.aborted) return;
-          if (o.ok) {
-            const r = o.result;
-            if (r.unchanged) return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
-            const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
-            say(
-              `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
-            );
-          } else {
-            say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
-          }
-        },
+    outcomes = await uploadFiles(uploadItems(files), {
+      client,
+      ...uploadSettings(inputs, inputs.checkpointDir),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onProgress: (e) => {
+        bar?.onProgress(e);
+        lines?.onProgress(e);
       },
-    );
+      onNotice: say,
+      onFileDone: (o) => {
+        bar?.fileDone();
+        if (io.signal?.aborted) return;
+        if (o.ok) {
+          const r = o.result;
+          if (r.unchanged) return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
+          const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
+          say(
+            `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
+          );
+        } else {
+          say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
+        }
+      },
+    });
   } catch (e) {
     bar?.finish();
     if (io.signal?.aborted) {

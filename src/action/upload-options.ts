@@ -1,0 +1,38 @@
+/** From validated inputs to the client and engine settings: one mapping for the action and the command line. */
+import type { UploadFilesOptions, UploadItem } from '../engine/index.ts';
+import type { OssClientOptions } from '../oss/index.ts';
+import type { FoundFile } from './files.ts';
+import type { ActionInputs } from './inputs.ts';
+
+export function clientOptions(inputs: ActionInputs): OssClientOptions {
+  return {
+    credentials: inputs.credentials,
+    region: inputs.region,
+    endpoint: inputs.endpoint,
+    cname: inputs.cname,
+    internal: inputs.internal,
+    signatureVersion: inputs.signatureVersion,
+    connections: inputs.threadNum,
+  };
+}
+
+export function uploadItems(files: readonly FoundFile[]): UploadItem[] {
+  return files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } }));
+}
+
+export function uploadSettings(
+  inputs: ActionInputs,
+  checkpointDir: string,
+): Pick<
+  UploadFilesOptions,
+  'bucket' | 'threadNum' | 'partSize' | 'skipUnchanged' | 'checkpoint' | 'headers'
+> {
+  return {
+    bucket: inputs.bucket,
+    threadNum: inputs.threadNum,
+    partSize: inputs.partSize,
+    skipUnchanged: inputs.skipUnchanged,
+    checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
+    headers: inputs.headers,
+  };
+}
