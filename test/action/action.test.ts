@@ -276,6 +276,23 @@ test('bad inputs fail before any request with the input, the value and what is a
     ],
     [{ 'signature-version': 'v3' }, 'input `signature-version`: got `v3`; allowed `v4`, `v1`'],
     [{ overwrite: 'sometimes' }, 'input `overwrite`: got `sometimes`; allowed `true` or `false`'],
+    [{ 'skip-unchanged': 'perhaps' }, 'input `skip-unchanged`: got `perhaps`; allowed `true` or `false`'],
+    [
+      { acl: 'world' },
+      'input `acl`: got `world`; allowed `private`, `public-read`, `public-read-write`, `default`',
+    ],
+    [
+      { 'storage-class': 'Cold' },
+      'input `storage-class`: got `Cold`; allowed `Standard`, `IA`, `Archive`, `ColdArchive`, `DeepColdArchive`',
+    ],
+    [
+      { 'content-type': 'html' },
+      'input `content-type`: got `html`; allowed a MIME type such as `text/html; charset=utf-8`, or empty to pick one per file',
+    ],
+    [
+      { destination: 'a/../b' },
+      'input `destination`: got `a/../b`; allowed a key prefix without `.` or `..` segments',
+    ],
     [
       { headers: 'Host: evil' },
       'input `headers`: got `Host`; allowed x-oss-meta-* or one of content-disposition, content-encoding, content-language, expires, x-oss-server-side-encryption, x-oss-server-side-encryption-key-id, x-oss-server-side-data-encryption, x-oss-tagging (other headers have their own inputs)',
