@@ -76796,7 +76796,9 @@ async function uploadFile(opts) {
     if (plan.partSizeAdjustedFrom !== undefined) {
         notice(`${opts.file}: part size raised from ${plan.partSizeAdjustedFrom} to ${plan.partSize} bytes to stay within 10,000 parts`);
     }
-    if (opts.skipUnchanged && !(checkpointPath !== undefined && (0,external_node_fs_namespaceObject.existsSync)(checkpointPath))) {
+    // an unfinished upload of this key (a checkpoint, or an intent that may hide one) is resumed or reclaimed first
+    const unfinished = checkpointPath !== undefined && ((0,external_node_fs_namespaceObject.existsSync)(checkpointPath) || (0,external_node_fs_namespaceObject.existsSync)(intentPathFor(checkpointPath)));
+    if (opts.skipUnchanged && !unfinished) {
         const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
         if (stored)
             return unchangedResult(ctx, stored);

@@ -177,7 +177,10 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
       `${opts.file}: part size raised from ${plan.partSizeAdjustedFrom} to ${plan.partSize} bytes to stay within 10,000 parts`,
     );
   }
-  if (opts.skipUnchanged && !(checkpointPath !== undefined && existsSync(checkpointPath))) {
+  // an unfinished upload of this key (a checkpoint, or an intent that may hide one) is resumed or reclaimed first
+  const unfinished =
+    checkpointPath !== undefined && (existsSync(checkpointPath) || existsSync(intentPathFor(checkpointPath)));
+  if (opts.skipUnchanged && !unfinished) {
     const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
     if (stored) return unchangedResult(ctx, stored);
   }
