@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { crc64 } from '../src/oss/crc64.ts';
+import { parseSize } from '../src/action/size.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,23 +28,15 @@ const { values } = parseArgs({
   },
 });
 
-function bytesOf(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
-  if (!m) throw new Error(`size: got \`${text}\`; allowed e.g. 256MiB, 1GiB, 1048576`);
-  const units: Record<string, number> = {
-    b: 1,
-    kib: 1024,
-    mib: 1024 ** 2,
-    gib: 1024 ** 3,
-    kb: 1e3,
-    mb: 1e6,
-    gb: 1e9,
-  };
-  return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
+/** Sizes as everywhere in the project (`parseSize`: 1024-based units); a bad one names the flag. */
+function bytesOf(flag: string, text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw new Error(`--${flag}: got \`${text}\`; allowed e.g. 256MiB, 1GiB, 1048576`);
+  return bytes;
 }
 
-const size = bytesOf(values.size);
-const partSize = bytesOf(values['part-size']);
+const size = bytesOf('size', values.size);
+const partSize = bytesOf('part-size', values['part-size']);
 const threads = Number(values.threads);
 const runs = Number(values.runs);
 const smallCount = Number(values.small);

@@ -84587,6 +84587,17 @@ class ProgressReporter {
         this.write(progressLine(e, (t - seen.started) / 1000, e.bytesDone - seen.startBytes));
     };
 }
+/**
+ * The one line that says how a file ended: `uploaded key (96.0 MiB in 0.8s, 52.0 MiB resumed, verified by crc64)`,
+ * or `unchanged key (...)` when nothing had to be sent.
+ */
+function resultLine(r) {
+    if (r.unchanged) {
+        return `unchanged ${r.key} (${size_formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`;
+    }
+    const resumed = r.bytesResumed > 0 ? `, ${size_formatBytes(r.bytesResumed)} resumed` : '';
+    return `uploaded ${r.key} (${size_formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`;
+}
 /** `key: 42.0% 420.0 MiB / 1000.0 MiB, 83.1 MB/s, ETA 7s (resumed 100.0 MiB)` */
 function progressLine(e, seconds, bytesThisRun) {
     const pct = e.bytesTotal === 0 ? 100 : (e.bytesDone / e.bytesTotal) * 100;
@@ -84705,7 +84716,6 @@ class ProgressBar {
     totalFiles;
     filesDone = 0;
     drawnAt = 0;
-    resumed = 0;
     constructor(opts) {
         this.totalBytes = opts.totalBytes;
         this.totalFiles = opts.totalFiles;
@@ -84741,13 +84751,12 @@ class ProgressBar {
             done += e.bytesDone;
             resumed += e.bytesResumed;
         }
-        this.resumed = resumed;
         const fraction = this.totalBytes === 0 ? 1 : Math.min(1, done / this.totalBytes);
         const filled = Math.round(fraction * WIDTH);
         const seconds = (t - this.started) / 1000;
         const rate = seconds > 0 ? (done - resumed) / seconds : 0;
         const eta = rate > 0 && fraction < 1 ? ` ETA ${Math.ceil((this.totalBytes - done) / rate)}s` : '';
-        const resumedText = this.resumed > 0 ? `, ${size_formatBytes(this.resumed)} resumed` : '';
+        const resumedText = resumed > 0 ? `, ${size_formatBytes(resumed)} resumed` : '';
         return (`[${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${(fraction * 100).toFixed(1)}% ` +
             `${size_formatBytes(done)} / ${size_formatBytes(this.totalBytes)} ${(rate / 1e6).toFixed(1)} MB/s${eta} ` +
             `· ${this.filesDone}/${this.totalFiles} files${resumedText}`);
@@ -84959,11 +84968,7 @@ async function runCli(io) {
                 if (io.signal?.aborted)
                     return;
                 if (o.ok) {
-                    const r = o.result;
-                    if (r.unchanged)
-                        return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
-                    const resumed = r.bytesResumed > 0 ? `, ${size_formatBytes(r.bytesResumed)} resumed` : '';
-                    say(`uploaded ${r.key} (${size_formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`);
+                    say(resultLine(o.result));
                 }
                 else {
                     say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);

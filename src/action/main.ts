@@ -16,7 +16,7 @@ import {
 import { STATE } from './constants.ts';
 import { findFiles } from './files.ts';
 import { type ActionInputs, type InputSource, readInputs, runnerInputs } from './inputs.ts';
-import { ProgressReporter, resultTable, totals, writeOutputs, writeSummary } from './report.ts';
+import { ProgressReporter, resultLine, resultTable, totals, writeOutputs, writeSummary } from './report.ts';
 import { formatBytes } from './size.ts';
 import { clientOptions, uploadItems, uploadSettings } from './upload-options.ts';
 
@@ -142,15 +142,10 @@ function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
   }
   const r = o.result;
   if (r.unchanged) {
-    core.info(
-      `unchanged ${r.key} (${formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`,
-    );
+    core.info(resultLine(r));
     return;
   }
-  const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
-  core.startGroup(
-    `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
-  );
+  core.startGroup(resultLine(r));
   core.info(`file: ${r.file}`);
   if (r.multipart) {
     const grown = r.partSizeAdjustedFrom

@@ -1,6 +1,6 @@
 /** What a person sees: throttled progress lines, a final table, the job summary and the step outputs. */
 import * as core from '@actions/core';
-import type { ProgressEvent, UploadOutcome } from '../engine/index.ts';
+import type { ProgressEvent, UploadOutcome, UploadResult } from '../engine/index.ts';
 import { OUTPUT } from './constants.ts';
 import { formatBytes } from './size.ts';
 
@@ -43,6 +43,18 @@ export class ProgressReporter {
     seen.wrote = true;
     this.write(progressLine(e, (t - seen.started) / 1000, e.bytesDone - seen.startBytes));
   };
+}
+
+/**
+ * The one line that says how a file ended: `uploaded key (96.0 MiB in 0.8s, 52.0 MiB resumed, verified by crc64)`,
+ * or `unchanged key (...)` when nothing had to be sent.
+ */
+export function resultLine(r: UploadResult): string {
+  if (r.unchanged) {
+    return `unchanged ${r.key} (${formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`;
+  }
+  const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
+  return `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`;
 }
 
 /** `key: 42.0% 420.0 MiB / 1000.0 MiB, 83.1 MB/s, ETA 7s (resumed 100.0 MiB)` */

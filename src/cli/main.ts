@@ -10,7 +10,7 @@ import { OssClient } from '../oss/index.ts';
 import { INPUT } from '../action/constants.ts';
 import { findFiles } from '../action/files.ts';
 import { type InputSource, InputError, readInputs } from '../action/inputs.ts';
-import { ProgressReporter, resultTable, totals } from '../action/report.ts';
+import { ProgressReporter, resultLine, resultTable, totals } from '../action/report.ts';
 import { formatBytes } from '../action/size.ts';
 import { clientOptions, uploadItems, uploadSettings } from '../action/upload-options.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -216,12 +216,7 @@ export async function runCli(io: CliIo): Promise<number> {
         bar?.fileDone();
         if (io.signal?.aborted) return;
         if (o.ok) {
-          const r = o.result;
-          if (r.unchanged) return say(`unchanged ${r.key} (same size and CRC-64 as the stored object)`);
-          const resumed = r.bytesResumed > 0 ? `, ${formatBytes(r.bytesResumed)} resumed` : '';
-          say(
-            `uploaded ${r.key} (${formatBytes(r.size)} in ${r.seconds.toFixed(1)}s${resumed}, verified by ${r.verified})`,
-          );
+          say(resultLine(o.result));
         } else {
           say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
         }

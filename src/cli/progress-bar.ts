@@ -14,7 +14,6 @@ export class ProgressBar {
   private readonly totalFiles: number;
   private filesDone = 0;
   private drawnAt = 0;
-  private resumed = 0;
 
   constructor(opts: {
     totalBytes: number;
@@ -61,13 +60,12 @@ export class ProgressBar {
       done += e.bytesDone;
       resumed += e.bytesResumed;
     }
-    this.resumed = resumed;
     const fraction = this.totalBytes === 0 ? 1 : Math.min(1, done / this.totalBytes);
     const filled = Math.round(fraction * WIDTH);
     const seconds = (t - this.started) / 1000;
     const rate = seconds > 0 ? (done - resumed) / seconds : 0;
     const eta = rate > 0 && fraction < 1 ? ` ETA ${Math.ceil((this.totalBytes - done) / rate)}s` : '';
-    const resumedText = this.resumed > 0 ? `, ${formatBytes(this.resumed)} resumed` : '';
+    const resumedText = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : '';
     return (
       `[${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${(fraction * 100).toFixed(1)}% ` +
       `${formatBytes(done)} / ${formatBytes(this.totalBytes)} ${(rate / 1e6).toFixed(1)} MB/s${eta} ` +
