@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { startCacheService } from '../helpers/cache-service.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
@@ -242,20 +242,30 @@ async function mainOnly(
   return runStep('main', job, { ...inputEnv(inputs), ...env });
 }
 
-test('bad inputs fail before any request with the input, the value and what is allowed', async (t) => {
+/**
+ * A server and a workspace holding one file `x` at `file`, with the inputs that upload it through `path`
+ * (the file itself unless a pattern is given).
+ */
+async function oneFileStep(t: Parameters<typeof tempDir>[0], file: string, path = file) {
   const server = await startTestServer();
   t.after(() => server.close());
   const dir = await tempDir(t);
   const ws = join(dir, 'ws');
-  await mkdir(ws);
-  await writeFile(join(ws, 'f.txt'), 'x');
+  await mkdir(dirname(join(ws, file)), { recursive: true });
+  await writeFile(join(ws, file), 'x');
   const base = {
-    path: 'f.txt',
+    path,
     bucket: 'test-bucket',
     endpoint: server.url,
     'access-key-id': 'test-ak',
     'access-key-secret': 'test-sk',
+    'cache-checkpoints': 'false',
   };
+  return { server, dir, ws, base };
+}
+
+test('bad inputs fail before any request with the input, the value and what is allowed', async (t) => {
+  const { server, dir, ws, base } = await oneFileStep(t, 'f.txt');
   const cases: Array<[Record<string, string>, string]> = [
     [
       { 'part-size': '50KB' },
@@ -353,20 +363,7 @@ test('if-no-files-found: warn succeeds with a warning, error fails, ignore succe
 });
 
 test('overwrite: false refuses an existing key with FileAlreadyExists', async (t) => {
-  const server = await startTestServer();
-  t.after(() => server.close());
-  const dir = await tempDir(t);
-  const ws = join(dir, 'ws');
-  await mkdir(ws);
-  await writeFile(join(ws, 'f.txt'), 'x');
-  const base = {
-    path: 'f.txt',
-    bucket: 'test-bucket',
-    endpoint: server.url,
-    'access-key-id': 'test-ak',
-    'access-key-secret': 'test-sk',
-    'cache-checkpoints': 'false',
-  };
+  const { dir, ws, base } = await oneFileStep(t, 'f.txt');
   assert.equal((await mainOnly(dir, ws, base)).code, 0);
   // the same bytes again: nothing to overwrite, so a re-run of a release step succeeds
   const same = await mainOnly(dir, ws, { ...base, overwrite: 'false' });
@@ -438,20 +435,7 @@ test('skip-unchanged: a second deploy of the same tree sends nothing; one change
 });
 
 test('runtime failures name the cause: wrong secret, missing bucket, unreachable endpoint, a path escaping the workspace', async (t) => {
-  const server = await startTestServer();
-  t.after(() => server.close());
-  const dir = await tempDir(t);
-  const ws = join(dir, 'ws');
-  await mkdir(join(ws, 'out'), { recursive: true });
-  await writeFile(join(ws, 'out/f.txt'), 'x');
-  const base = {
-    path: 'out/**',
-    bucket: 'test-bucket',
-    endpoint: server.url,
-    'access-key-id': 'test-ak',
-    'access-key-secret': 'test-sk',
-    'cache-checkpoints': 'false',
-  };
+  const { server, dir, ws, base } = await oneFileStep(t, 'out/f.txt', 'out/**');
   const cases: Array<[Record<string, string>, RegExp]> = [
     [
       { 'access-key-secret': 'wrong-secret-123' },

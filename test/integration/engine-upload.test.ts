@@ -29,6 +29,32 @@ async function setup(t: Parameters<typeof tempDir>[0], serverOpts = {}) {
   return { server, client, dir };
 }
 
+/**
+ * A run that stops midway: UploadPart number `nth` fails with an error that is not retried, one part at a
+ * time so the parts before it are done. Resolves with what the upload threw.
+ */
+async function uploadStoppedAt(
+  env: { server: Awaited<ReturnType<typeof startTestServer>>; client: ReturnType<typeof clientFor> },
+  file: string,
+  nth: number,
+  opts: { cpDir?: string; status?: number; code?: string } = {},
+): Promise<unknown> {
+  env.server.addFault({
+    operation: 'UploadPart',
+    nth,
+    action: { type: 'error', status: opts.status ?? 403, code: opts.code ?? 'AccessDenied' },
+  });
+  return uploadFile({
+    client: env.client,
+    bucket: BUCKET,
+    key: 'f.bin',
+    file,
+    partSize: PART,
+    threadNum: 1,
+    ...(opts.cpDir ? { checkpoint: { dir: opts.cpDir } } : {}),
+  }).catch((e: unknown) => e);
+}
+
 function partsOf(server: {
   requests: ReadonlyArray<{ operation: string; status: number; partNumber?: number }>;
 }) {
@@ -88,20 +114,7 @@ test('a failed upload keeps its checkpoint, and the next run sends only the miss
   const { server, client, dir } = await setup(t);
   const { path, data } = await randomFile(dir, 'f.bin', PART * 10);
   const cpDir = join(dir, 'cp');
-  server.addFault({
-    operation: 'UploadPart',
-    nth: 5,
-    action: { type: 'error', status: 403, code: 'AccessDenied' },
-  });
-  const err = await uploadFile({
-    client,
-    bucket: BUCKET,
-    key: 'f.bin',
-    file: path,
-    partSize: PART,
-    threadNum: 1,
-    checkpoint: { dir: cpDir },
-  }).catch((e: unknown) => e);
+  const err = await uploadStoppedAt({ server, client }, path, 5, { cpDir });
   assert.ok(isUploadError(err), String(err));
   assert.equal(err.resumable, true);
   assert.equal(err.code, 'AccessDenied');
@@ -143,20 +156,11 @@ for (const [name, damage] of [
     const { server, client, dir } = await setup(t);
     const { path, data } = await randomFile(dir, 'f.bin', PART * 4);
     const cpDir = join(dir, 'cp');
-    server.addFault({
-      operation: 'UploadPart',
-      nth: 3,
-      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    const first = await uploadStoppedAt({ server, client }, path, 3, {
+      cpDir,
+      status: 400,
+      code: 'InvalidArgument',
     });
-    const first = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'f.bin',
-      file: path,
-      partSize: PART,
-      threadNum: 1,
-      checkpoint: { dir: cpDir },
-    }).catch((e: unknown) => e);
     assert.ok(isUploadError(first));
     const cpPath = checkpointPathFor(cpDir, BUCKET, 'f.bin');
     await writeFile(cpPath, damage(await readFile(cpPath, 'utf8')));
@@ -193,20 +197,7 @@ test('a part changed on disk since it was uploaded is sent again; untouched part
   const { server, client, dir } = await setup(t);
   const { path, data } = await randomFile(dir, 'f.bin', PART * 5);
   const cpDir = join(dir, 'cp');
-  server.addFault({
-    operation: 'UploadPart',
-    nth: 4,
-    action: { type: 'error', status: 403, code: 'AccessDenied' },
-  });
-  await uploadFile({
-    client,
-    bucket: BUCKET,
-    key: 'f.bin',
-    file: path,
-    partSize: PART,
-    threadNum: 1,
-    checkpoint: { dir: cpDir },
-  }).catch(() => undefined);
+  await uploadStoppedAt({ server, client }, path, 4, { cpDir });
   // same size, one byte different inside part 2: a size-and-mtime check would miss it
   const handle = await open(path, 'r+');
   await handle.write(Buffer.from([data[PART + 10]! ^ 0xff]), 0, 1, PART + 10);
@@ -230,20 +221,7 @@ test('an upload id the server forgot means a fresh upload, not a failure', async
   const { server, client, dir } = await setup(t);
   const { path, data } = await randomFile(dir, 'f.bin', PART * 3);
   const cpDir = join(dir, 'cp');
-  server.addFault({
-    operation: 'UploadPart',
-    nth: 2,
-    action: { type: 'error', status: 403, code: 'AccessDenied' },
-  });
-  const first = await uploadFile({
-    client,
-    bucket: BUCKET,
-    key: 'f.bin',
-    file: path,
-    partSize: PART,
-    threadNum: 1,
-    checkpoint: { dir: cpDir },
-  }).catch((e: unknown) => e);
+  const first = await uploadStoppedAt({ server, client }, path, 2, { cpDir });
   assert.ok(isUploadError(first));
   server.addFault({ operation: 'ListParts', action: { type: 'forgetUpload' } });
   server.clearRequests();
@@ -385,19 +363,7 @@ test('cancel: in-flight requests stop, the checkpoint is flushed, and the next r
 test('with checkpoints off, a failed upload is aborted on the server so no parts are billed', async (t) => {
   const { server, client, dir } = await setup(t);
   const { path } = await randomFile(dir, 'f.bin', PART * 4);
-  server.addFault({
-    operation: 'UploadPart',
-    nth: 3,
-    action: { type: 'error', status: 403, code: 'AccessDenied' },
-  });
-  const err = await uploadFile({
-    client,
-    bucket: BUCKET,
-    key: 'f.bin',
-    file: path,
-    partSize: PART,
-    threadNum: 1,
-  }).catch((e: unknown) => e);
+  const err = await uploadStoppedAt({ server, client }, path, 3);
   assert.ok(isUploadError(err));
   assert.equal(err.resumable, false);
   assert.deepEqual(await client.listMultipartUploads({ bucket: BUCKET }), []);
