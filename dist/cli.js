@@ -38,7 +38,7 @@ __webpack_unused_export__ = Client
 __webpack_unused_export__ = Pool
 __webpack_unused_export__ = BalancedPool
 __webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
+module.exports.kT = ProxyAgent
 __webpack_unused_export__ = EnvHttpProxyAgent
 __webpack_unused_export__ = RetryAgent
 __webpack_unused_export__ = RetryHandler
@@ -28094,7 +28094,7 @@ module.exports = {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -28114,10 +28114,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -28577,7 +28577,7 @@ __webpack_unused_export__ = ping
 /* unused reexport */ __nccwpck_require__(2873).WebSocketStream
 /* unused reexport */ __nccwpck_require__(6919).WebSocketError
 
-__webpack_unused_export__ = makeDispatcher(api.request)
+module.exports.Em = makeDispatcher(api.request)
 __webpack_unused_export__ = makeDispatcher(api.stream)
 __webpack_unused_export__ = makeDispatcher(api.pipeline)
 __webpack_unused_export__ = makeDispatcher(api.connect)
@@ -67653,6 +67653,64 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /******/ /* webpack/runtime/asset-relocator-loader */
 /******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/node module decorator */
 /******/ (() => {
 /******/ 	__nccwpck_require__.nmd = (module) => {
@@ -76038,8 +76096,155 @@ function dateOf(text) {
     return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
+;// CONCATENATED MODULE: ./src/oss/credentials.ts
+const DEFAULT_REFRESH_BEFORE_MS = 5 * 60_000;
+function refreshingCredentials(fetch, opts = {}) {
+    const refreshBeforeMs = opts.refreshBeforeMs ?? DEFAULT_REFRESH_BEFORE_MS;
+    const retryAfterMs = opts.retryAfterMs ?? 30_000;
+    const now = opts.now ?? Date.now;
+    let current;
+    let fetchedAt = 0;
+    // one fetch at a time: many parts ask at once when the set nears its end
+    let pending;
+    let quietUntil = 0;
+    const expiresAt = (c) => c.expiration?.getTime() ?? Infinity;
+    const refresh = () => {
+        pending ??= fetch()
+            .then((c) => {
+            current = c;
+            fetchedAt = now();
+            return c;
+        })
+            .finally(() => {
+            pending = undefined;
+        });
+        return pending;
+    };
+    return async () => {
+        const t = now();
+        if (!current || t >= expiresAt(current))
+            return refresh();
+        // a set that lives shorter than the margin would be refreshed on every request: half its life at most
+        const margin = Math.min(refreshBeforeMs, (expiresAt(current) - fetchedAt) / 2);
+        if (t < expiresAt(current) - margin || t < quietUntil)
+            return current;
+        try {
+            return await refresh();
+        }
+        catch (e) {
+            // still valid: keep signing with it rather than fail a part over a refresh that may succeed later
+            quietUntil = now() + retryAfterMs;
+            opts.onRefreshError?.(e);
+            return current;
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/oss/sts.ts
+/**
+ * Alibaba Cloud STS AssumeRoleWithOIDC: an OIDC token from an identity provider becomes temporary credentials
+ * for a RAM role. The call is anonymous (the token is the proof), an RPC-style POST answered in JSON.
+ */
+
+
+
+const DEFAULT_STS_ENDPOINT = 'https://sts.aliyuncs.com';
+const MIN_ROLE_DURATION_SECONDS = 900;
+const MAX_ROLE_DURATION_SECONDS = 43_200;
+/** STS: 2-64 characters of letters, digits and `.@-_`. */
+const ROLE_SESSION_NAME = /^[\w.@-]{2,64}$/;
+function stsUrl(endpoint) {
+    const text = endpoint?.trim() || DEFAULT_STS_ENDPOINT;
+    return new URL(/^https?:\/\//i.test(text) ? text : `https://${text}`);
+}
+/** Exchange the OIDC token for temporary credentials, retrying network errors, throttling and 5xx. */
+async function assumeRoleWithOidc(r) {
+    const policy = { ...DEFAULT_RETRY, maxAttempts: 4, ...r.retry };
+    for (let attempt = 1;; attempt++) {
+        r.signal?.throwIfAborted();
+        try {
+            return await assumeOnce(r);
+        }
+        catch (e) {
+            if (r.signal?.aborted)
+                throw r.signal.reason;
+            if (!isOssError(e) || !e.retryable || attempt >= policy.maxAttempts)
+                throw e;
+            await sleep(backoffDelayMs(policy, attempt), r.signal);
+        }
+    }
+}
+async function assumeOnce(r) {
+    const url = stsUrl(r.endpoint);
+    url.search = new URLSearchParams({
+        Action: 'AssumeRoleWithOIDC',
+        Version: '2015-04-01',
+        Format: 'JSON',
+        Timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    }).toString();
+    const form = new URLSearchParams({
+        RoleArn: r.roleArn,
+        OIDCProviderArn: r.oidcProviderArn,
+        OIDCToken: r.oidcToken,
+        RoleSessionName: r.roleSessionName,
+        DurationSeconds: String(r.durationSeconds ?? 3600),
+        ...(r.policy ? { Policy: r.policy } : {}),
+    });
+    const fail = (status, code, message, requestId, cause) => new OssError({
+        status,
+        code,
+        ossMessage: message,
+        requestId,
+        operation: 'AssumeRoleWithOIDC',
+        cause,
+    });
+    let status;
+    let text;
+    try {
+        const res = await (0,undici/* request */.Em)(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+            body: form.toString(),
+            signal: r.signal ?? null,
+            headersTimeout: 30_000,
+            bodyTimeout: 30_000,
+        });
+        status = res.statusCode;
+        text = await res.body.text();
+    }
+    catch (e) {
+        if (r.signal?.aborted)
+            throw r.signal.reason;
+        const err = e;
+        throw fail(0, err.code ?? 'ECONNRESET', err.message, undefined, e);
+    }
+    let answer;
+    try {
+        answer = JSON.parse(text);
+    }
+    catch {
+        throw fail(status, status >= 500 ? 'InternalError' : `Http${status}`, `not JSON: ${text.slice(0, 200)}`);
+    }
+    if (status < 200 || status >= 300) {
+        throw fail(status, answer.Code ?? `Http${status}`, answer.Message ?? '', answer.RequestId);
+    }
+    const c = answer.Credentials;
+    const expiration = c?.Expiration ? new Date(c.Expiration) : undefined;
+    if (!c?.AccessKeyId || !c.AccessKeySecret || !c.SecurityToken || !expiration || Number.isNaN(+expiration)) {
+        throw fail(status, 'InvalidResponse', 'the answer lacks Credentials', answer.RequestId);
+    }
+    return {
+        accessKeyId: c.AccessKeyId,
+        accessKeySecret: c.AccessKeySecret,
+        securityToken: c.SecurityToken,
+        expiration,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/oss/index.ts
 /** The OSS protocol layer's public surface. Knows nothing of GitHub or of the upload engine. */
+
+
 
 
 
@@ -77430,8 +77635,97 @@ function call(fn, arg) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/orphans.ts
+/**
+ * Keys under `prefix` not in `keep`. Zero-byte keys ending in `/` are folder placeholders (the console makes
+ * them) and hold nothing a deploy could have replaced, so they are left alone.
+ */
+async function findOrphans(s) {
+    const objects = await s.client.listObjects({
+        bucket: s.bucket,
+        prefix: s.prefix,
+        ...(s.signal ? { signal: s.signal } : {}),
+    });
+    return objects
+        .filter((o) => !s.keep.has(o.key) && !(o.key.endsWith('/') && o.size === 0))
+        .map((o) => o.key)
+        .sort();
+}
+/** Delete `keys` in batches; throws when the service did not confirm every one. */
+async function deleteOrphans(o) {
+    if (o.keys.length === 0)
+        return [];
+    const { deleted } = await o.client.deleteObjects({
+        bucket: o.bucket,
+        keys: [...o.keys],
+        ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const confirmed = new Set(deleted);
+    const missing = o.keys.filter((k) => !confirmed.has(k));
+    if (missing.length > 0) {
+        throw new Error(`DeleteMultipleObjects did not confirm ${missing.length} of ${o.keys.length} key(s) in ${o.bucket}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    }
+    return [...o.keys];
+}
+
+;// CONCATENATED MODULE: ./src/engine/stale-uploads.ts
+/**
+ * Stale multipart uploads: started long ago, never completed or aborted (a job that died, a run never re-run).
+ * Their parts are billed until someone aborts them. An upload that a checkpoint in this run's checkpoint dir
+ * records is still wanted, however old: a re-run continues it.
+ */
+
+
+
+
+/** Upload ids the checkpoints in `dir` record for `bucket`; unreadable or damaged files record none. */
+async function checkpointedUploadIds(dir, bucket) {
+    const ids = new Set();
+    const names = await (0,promises_.readdir)(dir).catch(() => []);
+    for (const name of names.filter((n) => n.endsWith(checkpoint_CHECKPOINT_EXTENSION))) {
+        const text = await (0,promises_.readFile)((0,external_node_path_.join)(dir, name), 'utf8').catch(() => '');
+        const state = decodeCheckpoint(text);
+        if (!('error' in state) && state.bucket === bucket)
+            ids.add(state.uploadId);
+    }
+    return ids;
+}
+/** Unfinished uploads under `prefix` initiated more than `olderThanMs` ago and not in `owned`. */
+async function findStaleUploads(o) {
+    const cutoff = (o.now ?? new Date()).getTime() - o.olderThanMs;
+    const uploads = await o.client.listMultipartUploads({
+        bucket: o.bucket,
+        prefix: o.prefix,
+        ...(o.signal ? { signal: o.signal } : {}),
+    });
+    return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+}
+/** Abort each upload; an upload already gone (NoSuchUpload) counts as aborted. Returns the failures. */
+async function abortUploads(o) {
+    const failures = [];
+    for (const u of o.uploads) {
+        try {
+            await o.client.abortMultipartUpload({
+                bucket: o.bucket,
+                key: u.key,
+                uploadId: u.uploadId,
+                ...(o.signal ? { signal: o.signal } : {}),
+            });
+        }
+        catch (error) {
+            if (o.signal?.aborted)
+                throw error;
+            if (!isOssError(error) || error.code !== 'NoSuchUpload')
+                failures.push({ upload: u, error });
+        }
+    }
+    return failures;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/index.ts
 /** The resumable upload engine: the only surface the action and the CLI use. */
+
+
 
 
 
@@ -77469,6 +77763,16 @@ const INPUT = {
     storageClass: 'storage-class',
     headers: 'headers',
     skipUnchanged: 'skip-unchanged',
+    deleteOrphans: 'delete-orphans',
+    deleteOrphansForce: 'delete-orphans-force',
+    dryRun: 'dry-run',
+    abortStaleUploads: 'abort-stale-uploads',
+    roleArn: 'role-arn',
+    oidcProviderArn: 'oidc-provider-arn',
+    roleSessionName: 'role-session-name',
+    roleDuration: 'role-duration',
+    oidcAudience: 'oidc-audience',
+    stsEndpoint: 'sts-endpoint',
 };
 const constants_OUTPUT = {
     uploadedCount: 'uploaded-count',
@@ -77477,6 +77781,9 @@ const constants_OUTPUT = {
     bytesResumed: 'bytes-resumed',
     keys: 'keys',
     urls: 'urls',
+    deletedCount: 'deleted-count',
+    orphans: 'orphans',
+    abortedUploads: 'aborted-uploads',
 };
 /** Handed from main to post through the runner's state file. */
 const STATE = {
@@ -77485,6 +77792,10 @@ const STATE = {
     /** 'true' once main knows whether anything is left to save (it saved, or nothing was unfinished). */
     settled: 'settled',
 };
+/** GitHub's ID token names its audience; Alibaba Cloud's OIDC providers use this client id by default. */
+const DEFAULT_OIDC_AUDIENCE = 'sts.aliyuncs.com';
+/** Shorter would abort uploads that parallel jobs are still sending. */
+const MIN_STALE_AGE_MS = 60 * 60_000;
 const IF_NO_FILES_FOUND = ['warn', 'error', 'ignore'];
 const ACLS = ['private', 'public-read', 'public-read-write', 'default'];
 const STORAGE_CLASSES = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'];
@@ -77674,8 +77985,10 @@ function file_command_prepareKeyValueMessage(key, value) {
 const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
@@ -77768,7 +78081,7 @@ class DecodedURL extends URL {
 }
 //# sourceMappingURL=proxy.js.map
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
+var tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/@actions/http-client/node_modules/undici/index.js
 var node_modules_undici = __nccwpck_require__(3368);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
@@ -77846,7 +78159,7 @@ const HttpResponseRetryCodes = [
     HttpCodes.ServiceUnavailable,
     HttpCodes.GatewayTimeout
 ];
-const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
 const ExponentialBackoffCeiling = 10;
 const ExponentialBackoffTimeSlice = 5;
 class HttpClientError extends Error {
@@ -77892,7 +78205,7 @@ function isHttps(requestUrl) {
     const parsedUrl = new URL(requestUrl);
     return parsedUrl.protocol === 'https:';
 }
-class lib_HttpClient {
+class HttpClient {
     constructor(userAgent, handlers, requestOptions) {
         this._ignoreSslError = false;
         this._allowRedirects = true;
@@ -78195,7 +78508,7 @@ class lib_HttpClient {
     }
     getAgentDispatcher(serverUrl) {
         const parsedUrl = new URL(serverUrl);
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (!useProxy) {
             return;
@@ -78206,7 +78519,7 @@ class lib_HttpClient {
         const info = {};
         info.parsedUrl = requestUrl;
         const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? https : http;
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
         const defaultPort = usingSsl ? 443 : 80;
         info.options = {};
         info.options.host = info.parsedUrl.hostname;
@@ -78305,7 +78618,7 @@ class lib_HttpClient {
     }
     _getAgent(parsedUrl) {
         let agent;
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (this._keepAlive && useProxy) {
             agent = this._proxyAgent;
@@ -78320,7 +78633,7 @@ class lib_HttpClient {
         const usingSsl = parsedUrl.protocol === 'https:';
         let maxSockets = 100;
         if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
         }
         // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
         if (proxyUrl && proxyUrl.hostname) {
@@ -78345,7 +78658,7 @@ class lib_HttpClient {
         // if tunneling agent isn't assigned create a new agent
         if (!agent) {
             const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
             this._agent = agent;
         }
         if (usingSsl && this._ignoreSslError) {
@@ -78368,7 +78681,7 @@ class lib_HttpClient {
             return proxyAgent;
         }
         const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+        proxyAgent = new node_modules_undici/* ProxyAgent */.kT(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
             token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
         })));
         this._proxyAgentDispatcher = proxyAgent;
@@ -78499,7 +78812,7 @@ class BasicCredentialHandler {
         });
     }
 }
-class auth_BearerCredentialHandler {
+class BearerCredentialHandler {
     constructor(token) {
         this.token = token;
     }
@@ -78557,13 +78870,13 @@ var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg
 
 
 
-class oidc_utils_OidcClient {
+class OidcClient {
     static createHttpClient(allowRetry = true, maxRetry = 10) {
         const requestOptions = {
             allowRetries: allowRetry,
             maxRetries: maxRetry
         };
-        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(oidc_utils_OidcClient.getRequestToken())], requestOptions);
+        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(OidcClient.getRequestToken())], requestOptions);
     }
     static getRequestToken() {
         const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
@@ -78582,7 +78895,7 @@ class oidc_utils_OidcClient {
     static getCall(id_token_url) {
         return oidc_utils_awaiter(this, void 0, void 0, function* () {
             var _a;
-            const httpclient = oidc_utils_OidcClient.createHttpClient();
+            const httpclient = OidcClient.createHttpClient();
             const res = yield httpclient
                 .getJson(id_token_url)
                 .catch(error => {
@@ -78601,13 +78914,13 @@ class oidc_utils_OidcClient {
         return oidc_utils_awaiter(this, void 0, void 0, function* () {
             try {
                 // New ID Token is requested from action service
-                let id_token_url = oidc_utils_OidcClient.getIDTokenUrl();
+                let id_token_url = OidcClient.getIDTokenUrl();
                 if (audience) {
                     const encodedAudience = encodeURIComponent(audience);
                     id_token_url = `${id_token_url}&audience=${encodedAudience}`;
                 }
                 debug(`ID token url is ${id_token_url}`);
-                const id_token = yield oidc_utils_OidcClient.getCall(id_token_url);
+                const id_token = yield OidcClient.getCall(id_token_url);
                 setSecret(id_token);
                 return id_token;
             }
@@ -80205,7 +80518,7 @@ function exportVariable(name, val) {
  * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
  * ```
  */
-function core_setSecret(secret) {
+function setSecret(secret) {
     command_issueCommand('add-mask', {}, secret);
 }
 /**
@@ -80327,7 +80640,7 @@ function isDebug() {
  * Writes debug message to user log
  * @param message debug message
  */
-function core_debug(message) {
+function debug(message) {
     command_issueCommand('debug', {}, message);
 }
 /**
@@ -80344,7 +80657,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -80462,23 +80775,23 @@ function getOptions(copy) {
     if (copy) {
         if (typeof copy.followSymbolicLinks === 'boolean') {
             result.followSymbolicLinks = copy.followSymbolicLinks;
-            core_debug(`followSymbolicLinks '${result.followSymbolicLinks}'`);
+            debug(`followSymbolicLinks '${result.followSymbolicLinks}'`);
         }
         if (typeof copy.implicitDescendants === 'boolean') {
             result.implicitDescendants = copy.implicitDescendants;
-            core_debug(`implicitDescendants '${result.implicitDescendants}'`);
+            debug(`implicitDescendants '${result.implicitDescendants}'`);
         }
         if (typeof copy.matchDirectories === 'boolean') {
             result.matchDirectories = copy.matchDirectories;
-            core_debug(`matchDirectories '${result.matchDirectories}'`);
+            debug(`matchDirectories '${result.matchDirectories}'`);
         }
         if (typeof copy.omitBrokenSymbolicLinks === 'boolean') {
             result.omitBrokenSymbolicLinks = copy.omitBrokenSymbolicLinks;
-            core_debug(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
+            debug(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
         }
         if (typeof copy.excludeHiddenFiles === 'boolean') {
             result.excludeHiddenFiles = copy.excludeHiddenFiles;
-            core_debug(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
+            debug(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
         }
     }
     return result;
@@ -83899,7 +84212,7 @@ class DefaultGlobber {
             // Push the search paths
             const stack = [];
             for (const searchPath of getSearchPaths(patterns)) {
-                core_debug(`Search path '${searchPath}'`);
+                debug(`Search path '${searchPath}'`);
                 // Exists?
                 try {
                     // Intentionally using lstat. Detection for broken symlink
@@ -83998,7 +84311,7 @@ class DefaultGlobber {
                 catch (err) {
                     if (err.code === 'ENOENT') {
                         if (options.omitBrokenSymbolicLinks) {
-                            core_debug(`Broken symlink '${item.path}'`);
+                            debug(`Broken symlink '${item.path}'`);
                             return undefined;
                         }
                         throw new Error(`No information found for the path '${item.path}'. This may indicate a broken symbolic link.`);
@@ -84020,7 +84333,7 @@ class DefaultGlobber {
                 }
                 // Test for a cycle
                 if (traversalChain.some((x) => x === realPath)) {
-                    core_debug(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
+                    debug(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
                     return undefined;
                 }
                 // Update the traversal chain
@@ -84154,6 +84467,39 @@ function glob_hashFiles(patterns_1) {
     });
 }
 //# sourceMappingURL=glob.js.map
+;// CONCATENATED MODULE: ./src/action/duration.ts
+/** Human durations for `abort-stale-uploads` and `role-duration`: `24h`, `90m`, `1d12h`, or plain seconds. */
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** `1d12h` -> 129600000; undefined when the text is not a duration. */
+function parseDuration(text) {
+    const t = text.trim().toLowerCase();
+    if (/^\d+$/.test(t))
+        return Number(t) * 1000;
+    if (!/^(\d+[dhms])+$/.test(t))
+        return undefined;
+    let ms = 0;
+    for (const [, n, unit] of t.matchAll(/(\d+)([dhms])/g))
+        ms += Number(n) * UNIT_MS[unit];
+    return Number.isSafeInteger(ms) ? ms : undefined;
+}
+/** 129600000 -> `1d12h`. */
+function formatDuration(ms) {
+    let rest = Math.round(ms / 1000);
+    const parts = [];
+    for (const [unit, size] of [
+        ['d', 86_400],
+        ['h', 3_600],
+        ['m', 60],
+        ['s', 1],
+    ]) {
+        const n = Math.floor(rest / size);
+        if (n > 0)
+            parts.push(`${n}${unit}`);
+        rest -= n * size;
+    }
+    return parts.join('') || '0s';
+}
+
 ;// CONCATENATED MODULE: ./src/action/size.ts
 /** Human sizes for `part-size`: bytes, or a number with a unit (KB/MB/GB are 1024-based, as OSS's "100 KB"). */
 const UNITS = {
@@ -84205,6 +84551,7 @@ function size_formatBytes(bytes) {
 
 
 
+
 class InputError extends Error {
     input;
     constructor(input, message) {
@@ -84216,7 +84563,7 @@ class InputError extends Error {
 const runnerInputs = {
     get: (name) => getInput(name),
     env: process.env,
-    mask: (secret) => core_setSecret(secret),
+    mask: (secret) => setSecret(secret),
 };
 const MAX_THREAD_NUM = 64;
 function fail(input, value, allowed) {
@@ -84304,7 +84651,7 @@ function extraHeaders(raw) {
     }
     return out;
 }
-function credentials(src) {
+function keyAuth(src) {
     const pick = (input, ...vars) => {
         const given = src.get(input).trim();
         if (given)
@@ -84335,14 +84682,73 @@ function credentials(src) {
         throw new InputError(INPUT.accessKeySecret, `access key secret missing (the id came from ${id.from}): set ${where(INPUT.accessKeySecret, 'OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET')}`);
     }
     return {
+        kind: 'keys',
         accessKeyId: id.value,
         accessKeySecret: secret.value,
         ...(token ? { securityToken: token.value } : {}),
     };
 }
+/** OIDC sign-in when `role-arn` is given: the job's GitHub ID token buys temporary credentials for that role. */
+function oidcAuth(src) {
+    const roleArn = src.get(INPUT.roleArn).trim();
+    const providerArn = src.get(INPUT.oidcProviderArn).trim();
+    if (!roleArn && !providerArn)
+        return undefined;
+    if (!roleArn)
+        throw new InputError(INPUT.roleArn, 'input `role-arn`: missing; `oidc-provider-arn` is set, and OIDC sign-in also needs the RAM role to assume, e.g. `acs:ram::123456789012:role/deploy`');
+    if (!/^acs:ram::\d+:role\/\S+$/.test(roleArn))
+        fail(INPUT.roleArn, roleArn, 'a RAM role ARN such as `acs:ram::123456789012:role/deploy`');
+    if (!providerArn)
+        throw new InputError(INPUT.oidcProviderArn, 'input `oidc-provider-arn`: missing; `role-arn` is set, and OIDC sign-in also needs the OIDC identity provider, e.g. `acs:ram::123456789012:oidc-provider/github`');
+    if (!/^acs:ram::\d+:oidc-provider\/\S+$/.test(providerArn))
+        fail(INPUT.oidcProviderArn, providerArn, 'an OIDC provider ARN such as `acs:ram::123456789012:oidc-provider/github`');
+    for (const input of [INPUT.accessKeyId, INPUT.accessKeySecret, INPUT.securityToken]) {
+        if (src.get(input).trim()) {
+            // never echo a secret, not even in the error that refuses it
+            throw new InputError(input, `input \`${input}\`: set, and so is \`role-arn\`; allowed one way to sign in: remove the AccessKey inputs to use OIDC, or \`role-arn\` and \`oidc-provider-arn\` to use the keys`);
+        }
+    }
+    const runId = src.env.GITHUB_RUN_ID ?? 'local';
+    const sessionName = src.get(INPUT.roleSessionName).trim() || `github-actions-${runId}`;
+    if (!ROLE_SESSION_NAME.test(sessionName))
+        fail(INPUT.roleSessionName, sessionName, '2-64 letters, digits and `.@-_`');
+    const rawDuration = src.get(INPUT.roleDuration).trim() || '1h';
+    const ms = parseDuration(rawDuration);
+    const seconds = ms === undefined ? NaN : ms / 1000;
+    if (!Number.isInteger(seconds) ||
+        seconds < MIN_ROLE_DURATION_SECONDS ||
+        seconds > MAX_ROLE_DURATION_SECONDS)
+        fail(INPUT.roleDuration, rawDuration, `${MIN_ROLE_DURATION_SECONDS} to ${MAX_ROLE_DURATION_SECONDS} seconds (\`15m\` to \`12h\`); the role's maximum session duration must allow it`);
+    const stsEndpoint = src.get(INPUT.stsEndpoint).trim() || undefined;
+    try {
+        stsUrl(stsEndpoint);
+    }
+    catch {
+        fail(INPUT.stsEndpoint, stsEndpoint ?? '', 'an STS host such as `sts.cn-hangzhou.aliyuncs.com` or a URL');
+    }
+    return {
+        kind: 'oidc',
+        roleArn,
+        oidcProviderArn: providerArn,
+        roleSessionName: sessionName,
+        durationSeconds: seconds,
+        audience: src.get(INPUT.oidcAudience).trim() || DEFAULT_OIDC_AUDIENCE,
+        stsEndpoint,
+    };
+}
+/** Off when empty or false; otherwise an age of at least an hour. */
+function staleAge(src) {
+    const raw = src.get(INPUT.abortStaleUploads).trim();
+    if (raw === '' || /^(false|off|no|0)$/i.test(raw))
+        return undefined;
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms < MIN_STALE_AGE_MS)
+        fail(INPUT.abortStaleUploads, raw, `an age of at least ${formatDuration(MIN_STALE_AGE_MS)} such as \`24h\`, \`90m\` or \`7d\`, or empty to leave unfinished uploads alone`);
+    return ms;
+}
 /** Parse every input; throws {@link InputError} at the first bad one. */
 function readInputs(src = runnerInputs) {
-    const creds = credentials(src);
+    const auth = oidcAuth(src) ?? keyAuth(src);
     const patterns = src
         .get(INPUT.path)
         .split(/\r?\n/)
@@ -84398,6 +84804,11 @@ function readInputs(src = runnerInputs) {
     if (contentType !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(contentType)) {
         fail(INPUT.contentType, contentType, 'a MIME type such as `text/html; charset=utf-8`, or empty to pick one per file');
     }
+    const deleteOrphans = bool(src, INPUT.deleteOrphans, false);
+    const force = bool(src, INPUT.deleteOrphansForce, false);
+    if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
+        throw new InputError(INPUT.deleteOrphans, `input \`delete-orphans\`: refusing to delete across the whole bucket \`${bucket}\`: \`destination\` is empty; allowed with a \`destination\` prefix (only keys under it are candidates), or add \`delete-orphans-force: true\` to delete every object in the bucket that this deploy does not contain`);
+    }
     const runnerTemp = src.env.RUNNER_TEMP ?? (0,external_node_path_.join)(process.cwd(), '.tmp');
     const inputs = {
         patterns,
@@ -84414,12 +84825,15 @@ function readInputs(src = runnerInputs) {
         checkpointDir: src.get(INPUT.checkpointDir).trim() || (0,external_node_path_.join)(runnerTemp, 'oss-resumable-upload', 'checkpoints'),
         cacheCheckpoints: bool(src, INPUT.cacheCheckpoints, true),
         signatureVersion: oneOf(src, INPUT.signatureVersion, SIGNATURE_VERSIONS, 'v4'),
-        credentials: creds,
+        auth,
         ifNoFilesFound: oneOf(src, INPUT.ifNoFilesFound, IF_NO_FILES_FOUND, 'warn'),
         overwrite,
         includeHiddenFiles: bool(src, INPUT.includeHiddenFiles, false),
         contentType,
         headers,
+        deleteOrphans,
+        dryRun: bool(src, INPUT.dryRun, false),
+        abortStaleUploadsMs: staleAge(src),
     };
     return inputs;
 }
@@ -84640,16 +85054,37 @@ function resultTable(outcomes) {
     return [fmt(head), ...rows.map(fmt)].join('\n');
 }
 /** Outputs of the step. */
-function writeOutputs(t) {
+function writeOutputs(t, cleanup) {
     core.setOutput(OUTPUT.uploadedCount, t.uploaded);
     core.setOutput(OUTPUT.skippedCount, t.skipped);
     core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
     core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
     core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
     core.setOutput(OUTPUT.urls, JSON.stringify(t.urls));
+    core.setOutput(OUTPUT.deletedCount, cleanup.deleted);
+    core.setOutput(OUTPUT.orphans, JSON.stringify(cleanup.orphans));
+    core.setOutput(OUTPUT.abortedUploads, cleanup.aborted);
+}
+/** What the cleanup did (or, with dry-run, would do), for the job summary. */
+function cleanupLines(c) {
+    const lines = [];
+    const would = c.dryRun ? 'would be ' : '';
+    const listed = (keys) => keys.length === 0
+        ? ''
+        : `: ${keys
+            .slice(0, 20)
+            .map((k) => `\`${k}\``)
+            .join(', ')}${keys.length > 20 ? `, and ${keys.length - 20} more` : ''}`;
+    if (c.orphansSkipped)
+        lines.push(`Orphans not deleted: ${c.orphansSkipped}.`);
+    else if (c.orphans.length > 0 || c.deleted > 0)
+        lines.push(`${c.orphans.length} orphan(s) ${c.dryRun ? 'would be deleted' : 'deleted'}${listed(c.orphans)}`);
+    if (c.stale.length > 0)
+        lines.push(`${c.stale.length} stale upload(s) ${would}aborted${listed(c.stale.map((u) => u.key))}${c.abortFailures.length ? ` (${c.abortFailures.length} could not be aborted)` : ''}`);
+    return lines;
 }
 /** The job summary: a table of file, key, size, time, resumed. */
-async function writeSummary(outcomes, t) {
+async function writeSummary(outcomes, t, cleanup) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
     const rows = outcomes.map((o) => o.ok
@@ -84661,7 +85096,7 @@ async function writeSummary(outcomes, t) {
             formatBytes(o.result.bytesResumed),
         ]
         : [o.item.file, o.item.key, '', '', 'failed']);
-    await core.summary
+    const summary = core.summary
         .addHeading('OSS upload', 3)
         .addRaw(`${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`, true)
         .addTable([
@@ -84673,14 +85108,21 @@ async function writeSummary(outcomes, t) {
             { data: 'Resumed', header: true },
         ],
         ...rows,
-    ])
-        .write();
+    ]);
+    const lines = cleanupLines(cleanup);
+    if (lines.length > 0)
+        summary.addList(lines);
+    await summary.write();
+}
+/** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
+function describeError(e) {
+    return e instanceof Error ? e.message : String(e);
 }
 
 ;// CONCATENATED MODULE: ./src/action/upload-options.ts
-function clientOptions(inputs) {
+function clientOptions(inputs, credentials) {
     return {
-        credentials: inputs.credentials,
+        credentials,
         region: inputs.region,
         endpoint: inputs.endpoint,
         cname: inputs.cname,
@@ -84701,6 +85143,152 @@ function uploadSettings(inputs, checkpointDir) {
         checkpoint: inputs.enableCheckpoint ? { dir: checkpointDir } : false,
         headers: inputs.headers,
     };
+}
+
+;// CONCATENATED MODULE: ./src/action/cleanup.ts
+/**
+ * After the uploads: delete orphans (objects under `destination` this deploy does not contain) and abort stale
+ * multipart uploads. Shared by the action and the command line; `dry-run` lists and changes nothing.
+ */
+
+
+
+const NO_CLEANUP = {
+    orphans: [],
+    deleted: 0,
+    stale: [],
+    aborted: 0,
+    abortFailures: [],
+    dryRun: false,
+};
+/** `site` and `site/` both mean the keys under `site/`; '' is the whole bucket. */
+function destinationPrefix(destination) {
+    const trimmed = destination.replace(/\/+$/, '');
+    return trimmed ? `${trimmed}/` : '';
+}
+async function cleanUp(o) {
+    const { client, inputs, log } = o;
+    const prefix = destinationPrefix(inputs.destination);
+    const where = `oss://${inputs.bucket}/${prefix}`;
+    const result = { ...NO_CLEANUP, dryRun: inputs.dryRun };
+    const would = inputs.dryRun ? 'dry run: would ' : '';
+    if (inputs.abortStaleUploadsMs !== undefined) {
+        const owned = inputs.enableCheckpoint
+            ? await checkpointedUploadIds(o.checkpointDir, inputs.bucket)
+            : new Set();
+        result.stale = await findStaleUploads({
+            client,
+            bucket: inputs.bucket,
+            prefix,
+            olderThanMs: inputs.abortStaleUploadsMs,
+            owned,
+            signal: o.signal,
+        });
+        const age = formatDuration(inputs.abortStaleUploadsMs);
+        for (const u of result.stale)
+            log.info(`${would}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`);
+        if (!inputs.dryRun && result.stale.length > 0) {
+            result.abortFailures = await abortUploads({
+                client,
+                bucket: inputs.bucket,
+                uploads: result.stale,
+                signal: o.signal,
+            });
+            result.aborted = result.stale.length - result.abortFailures.length;
+            for (const f of result.abortFailures)
+                log.warning(`could not abort stale upload ${f.upload.key} (${f.upload.uploadId}): ${describeError(f.error)}`);
+        }
+        log.info(`${result.stale.length} unfinished upload(s) under ${where} older than ${age}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`);
+    }
+    if (inputs.deleteOrphans) {
+        if (o.deployed === undefined) {
+            result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
+        }
+        else if (o.deployed.length === 0) {
+            result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
+        }
+        if (result.orphansSkipped) {
+            log.warning(`delete-orphans: nothing deleted under ${where}: ${result.orphansSkipped}`);
+            return result;
+        }
+        result.orphans = await findOrphans({
+            client,
+            bucket: inputs.bucket,
+            prefix,
+            keep: new Set(o.deployed),
+            signal: o.signal,
+        });
+        for (const key of result.orphans)
+            log.info(`${would}delete orphan ${key}`);
+        if (!inputs.dryRun) {
+            result.deleted = (await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })).length;
+        }
+        log.info(`${result.orphans.length} orphan(s) under ${where}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`);
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/action/sign-in.ts
+/**
+ * Credentials for the client: the AccessKeys from inputs or environment, or OIDC sign-in, where the job's
+ * GitHub ID token is exchanged with STS for temporary credentials that are refreshed before they expire.
+ */
+
+
+
+const runnerSignIn = {
+    getIdToken: (audience) => getIDToken(audience),
+    mask: (secret) => setSecret(secret),
+    info: (m) => info(m),
+    warning: (m) => warning(m),
+};
+class SignInError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'SignInError';
+    }
+}
+function credentialsFor(auth, deps = runnerSignIn) {
+    if (auth.kind === 'keys') {
+        const { kind: _kind, ...keys } = auth;
+        return keys;
+    }
+    let sets = 0;
+    return refreshingCredentials(() => signIn(auth, deps, ++sets), {
+        ...(deps.refreshBeforeMs !== undefined ? { refreshBeforeMs: deps.refreshBeforeMs } : {}),
+        onRefreshError: (e) => deps.warning(`could not refresh the OSS credentials yet (the current ones still work): ${describeError(e)}`),
+    });
+}
+async function signIn(auth, deps, n) {
+    let idToken;
+    try {
+        idToken = await deps.getIdToken(auth.audience);
+    }
+    catch (e) {
+        throw new SignInError(`OIDC sign-in: could not get the GitHub ID token (${describeError(e)}). The job needs \`permissions: id-token: write\`, and pull requests from forks get no token.`, e);
+    }
+    deps.mask(idToken);
+    let creds;
+    try {
+        creds = await assumeRoleWithOidc({
+            endpoint: auth.stsEndpoint,
+            roleArn: auth.roleArn,
+            oidcProviderArn: auth.oidcProviderArn,
+            oidcToken: idToken,
+            roleSessionName: auth.roleSessionName,
+            durationSeconds: auth.durationSeconds,
+        });
+    }
+    catch (e) {
+        throw new SignInError(`OIDC sign-in: STS AssumeRoleWithOIDC refused role ${auth.roleArn} with provider ${auth.oidcProviderArn}: ${describeError(e)}. Check the role's trust policy (audience \`${auth.audience}\`, the repository's \`sub\`) and its maximum session duration.`, e);
+    }
+    // mask before anything can print them; the key id too, since it names the session
+    deps.mask(creds.accessKeyId);
+    deps.mask(creds.accessKeySecret);
+    if (creds.securityToken)
+        deps.mask(creds.securityToken);
+    deps.info(`${n === 1 ? 'signed in' : 'refreshed the credentials'} with OIDC as ${auth.roleArn} (session ${auth.roleSessionName}), valid until ${creds.expiration?.toISOString() ?? 'unknown'}`);
+    return creds;
 }
 
 ;// CONCATENATED MODULE: ./src/cli/progress-bar.ts
@@ -84784,6 +85372,8 @@ class ProgressBar {
 
 
 
+
+
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 };
 const STRING_OPTIONS = [
     INPUT.bucket,
@@ -84802,6 +85392,7 @@ const STRING_OPTIONS = [
     INPUT.cacheControl,
     INPUT.acl,
     INPUT.storageClass,
+    INPUT.abortStaleUploads,
 ];
 const BOOLEAN_OPTIONS = [
     INPUT.cname,
@@ -84810,6 +85401,9 @@ const BOOLEAN_OPTIONS = [
     INPUT.overwrite,
     INPUT.includeHiddenFiles,
     INPUT.skipUnchanged,
+    INPUT.deleteOrphans,
+    INPUT.deleteOrphansForce,
+    INPUT.dryRun,
 ];
 const OPTIONS = {
     ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' }])),
@@ -84840,6 +85434,7 @@ Credentials (prefer the environment; command lines can be seen by other users):
   --access-key-secret SECRET  or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET
   --security-token TOKEN      STS token, or OSS_SESSION_TOKEN / ALIBABA_CLOUD_SECURITY_TOKEN
   --signature-version v4|v1   request signing (default v4)
+  (OIDC sign-in with role-arn needs a GitHub Actions job; elsewhere pass an STS token)
 
 How:
   --thread-num N              requests in flight, 1-64 (default 4)
@@ -84851,6 +85446,12 @@ How:
   --include-hidden-files      also upload dot files and dot directories
   --if-no-files-found MODE    error (default), warn or ignore
   --progress MODE             bar (default on a terminal), lines (default otherwise) or none
+
+Cleanup (after the upload):
+  --delete-orphans            delete objects under --destination that the upload does not contain
+  --delete-orphans-force      allow --delete-orphans without --destination (the whole bucket)
+  --abort-stale-uploads AGE   abort unfinished multipart uploads under --destination older than AGE (24h, 7d)
+  --dry-run                   list what the cleanup would delete or abort; change nothing
 
 Object headers:
   --content-type TYPE         for every object (default: from each file extension)
@@ -84951,7 +85552,7 @@ async function runCli(io) {
         : undefined;
     const lines = progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
     const say = (line) => (bar ? bar.log(line) : io.stdout(`${line}\n`));
-    const client = new OssClient(clientOptions(inputs));
+    const client = new OssClient(clientOptions(inputs, credentialsFor(inputs.auth)));
     let outcomes;
     try {
         outcomes = await uploadFiles(uploadItems(files), {
@@ -84971,7 +85572,7 @@ async function runCli(io) {
                     say(resultLine(o.result));
                 }
                 else {
-                    say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
+                    say(`failed ${o.item.key}: ${describeError(o.error)}`);
                 }
             },
         });
@@ -84983,16 +85584,32 @@ async function runCli(io) {
             io.stderr(`interrupted:${where} run the same command again to continue\n`);
             return EXIT.interrupted;
         }
-        throw e;
-    }
-    finally {
         await client.close();
+        throw e;
     }
     bar?.finish();
     const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
     io.stdout(`${resultTable(outcomes)}\n`);
     io.stdout(`${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
-    return t.failed > 0 ? EXIT.failed : EXIT.ok;
+    let cleanupFailed = false;
+    if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
+        try {
+            await cleanUp({
+                client,
+                inputs,
+                deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
+                checkpointDir: inputs.checkpointDir,
+                log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+                signal: io.signal,
+            });
+        }
+        catch (e) {
+            io.stderr(`cleanup failed: ${describeError(e)}\n`);
+            cleanupFailed = true;
+        }
+    }
+    await client.close();
+    return t.failed > 0 || cleanupFailed ? EXIT.failed : EXIT.ok;
 }
 
 ;// CONCATENATED MODULE: ./package.json

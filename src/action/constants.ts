@@ -26,6 +26,16 @@ export const INPUT = {
   storageClass: 'storage-class',
   headers: 'headers',
   skipUnchanged: 'skip-unchanged',
+  deleteOrphans: 'delete-orphans',
+  deleteOrphansForce: 'delete-orphans-force',
+  dryRun: 'dry-run',
+  abortStaleUploads: 'abort-stale-uploads',
+  roleArn: 'role-arn',
+  oidcProviderArn: 'oidc-provider-arn',
+  roleSessionName: 'role-session-name',
+  roleDuration: 'role-duration',
+  oidcAudience: 'oidc-audience',
+  stsEndpoint: 'sts-endpoint',
 } as const;
 
 export const OUTPUT = {
@@ -35,6 +45,9 @@ export const OUTPUT = {
   bytesResumed: 'bytes-resumed',
   keys: 'keys',
   urls: 'urls',
+  deletedCount: 'deleted-count',
+  orphans: 'orphans',
+  abortedUploads: 'aborted-uploads',
 } as const;
 
 /** Handed from main to post through the runner's state file. */
@@ -44,6 +57,11 @@ export const STATE = {
   /** 'true' once main knows whether anything is left to save (it saved, or nothing was unfinished). */
   settled: 'settled',
 } as const;
+
+/** GitHub's ID token names its audience; Alibaba Cloud's OIDC providers use this client id by default. */
+export const DEFAULT_OIDC_AUDIENCE = 'sts.aliyuncs.com';
+/** Shorter would abort uploads that parallel jobs are still sending. */
+export const MIN_STALE_AGE_MS = 60 * 60_000;
 
 export const IF_NO_FILES_FOUND = ['warn', 'error', 'ignore'] as const;
 export type IfNoFilesFound = (typeof IF_NO_FILES_FOUND)[number];

@@ -5,16 +5,27 @@
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { MAX_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES } from '../engine/index.ts';
-import { EndpointError, resolveEndpoint, validateBucket } from '../oss/index.ts';
+import {
+  EndpointError,
+  MAX_ROLE_DURATION_SECONDS,
+  MIN_ROLE_DURATION_SECONDS,
+  ROLE_SESSION_NAME,
+  resolveEndpoint,
+  stsUrl,
+  validateBucket,
+} from '../oss/index.ts';
 import {
   ACLS,
   ALLOWED_EXTRA_HEADERS,
+  DEFAULT_OIDC_AUDIENCE,
   IF_NO_FILES_FOUND,
+  MIN_STALE_AGE_MS,
   INPUT,
   type IfNoFilesFound,
   SIGNATURE_VERSIONS,
   STORAGE_CLASSES,
 } from './constants.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { parseSize } from './size.ts';
 
 export class InputError extends Error {
@@ -41,13 +52,35 @@ export interface ActionInputs {
   checkpointDir: string;
   cacheCheckpoints: boolean;
   signatureVersion: 'v4' | 'v1';
-  credentials: { accessKeyId: string; accessKeySecret: string; securityToken?: string };
+  /** AccessKeys (with an STS token, perhaps), or OIDC sign-in that fetches temporary ones. */
+  auth: KeyAuth | OidcAuth;
   ifNoFilesFound: IfNoFilesFound;
   overwrite: boolean;
   includeHiddenFiles: boolean;
   contentType: string | undefined;
   /** Headers for every object (Cache-Control, ACL, storage class, extra headers, forbid-overwrite). */
   headers: Record<string, string>;
+  deleteOrphans: boolean;
+  dryRun: boolean;
+  /** Abort unfinished multipart uploads older than this; undefined leaves them. */
+  abortStaleUploadsMs: number | undefined;
+}
+
+export interface KeyAuth {
+  kind: 'keys';
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+}
+
+export interface OidcAuth {
+  kind: 'oidc';
+  roleArn: string;
+  oidcProviderArn: string;
+  roleSessionName: string;
+  durationSeconds: number;
+  audience: string;
+  stsEndpoint: string | undefined;
 }
 
 /** Where inputs and environment come from; the runner's by default, plain maps in tests and the CLI. */
@@ -159,7 +192,7 @@ function extraHeaders(raw: string): Record<string, string> {
   return out;
 }
 
-function credentials(src: InputSource): ActionInputs['credentials'] {
+function keyAuth(src: InputSource): KeyAuth {
   const pick = (input: string, ...vars: string[]): { value: string; from: string } | undefined => {
     const given = src.get(input).trim();
     if (given) return { value: given, from: `input \`${input}\`` };
@@ -195,15 +228,96 @@ function credentials(src: InputSource): ActionInputs['credentials'] {
     );
   }
   return {
+    kind: 'keys',
     accessKeyId: id.value,
     accessKeySecret: secret.value,
     ...(token ? { securityToken: token.value } : {}),
   };
 }
 
+/** OIDC sign-in when `role-arn` is given: the job's GitHub ID token buys temporary credentials for that role. */
+function oidcAuth(src: InputSource): OidcAuth | undefined {
+  const roleArn = src.get(INPUT.roleArn).trim();
+  const providerArn = src.get(INPUT.oidcProviderArn).trim();
+  if (!roleArn && !providerArn) return undefined;
+  if (!roleArn)
+    throw new InputError(
+      INPUT.roleArn,
+      'input `role-arn`: missing; `oidc-provider-arn` is set, and OIDC sign-in also needs the RAM role to assume, e.g. `acs:ram::123456789012:role/deploy`',
+    );
+  if (!/^acs:ram::\d+:role\/\S+$/.test(roleArn))
+    fail(INPUT.roleArn, roleArn, 'a RAM role ARN such as `acs:ram::123456789012:role/deploy`');
+  if (!providerArn)
+    throw new InputError(
+      INPUT.oidcProviderArn,
+      'input `oidc-provider-arn`: missing; `role-arn` is set, and OIDC sign-in also needs the OIDC identity provider, e.g. `acs:ram::123456789012:oidc-provider/github`',
+    );
+  if (!/^acs:ram::\d+:oidc-provider\/\S+$/.test(providerArn))
+    fail(
+      INPUT.oidcProviderArn,
+      providerArn,
+      'an OIDC provider ARN such as `acs:ram::123456789012:oidc-provider/github`',
+    );
+  for (const input of [INPUT.accessKeyId, INPUT.accessKeySecret, INPUT.securityToken]) {
+    if (src.get(input).trim()) {
+      // never echo a secret, not even in the error that refuses it
+      throw new InputError(
+        input,
+        `input \`${input}\`: set, and so is \`role-arn\`; allowed one way to sign in: remove the AccessKey inputs to use OIDC, or \`role-arn\` and \`oidc-provider-arn\` to use the keys`,
+      );
+    }
+  }
+  const runId = src.env.GITHUB_RUN_ID ?? 'local';
+  const sessionName = src.get(INPUT.roleSessionName).trim() || `github-actions-${runId}`;
+  if (!ROLE_SESSION_NAME.test(sessionName))
+    fail(INPUT.roleSessionName, sessionName, '2-64 letters, digits and `.@-_`');
+  const rawDuration = src.get(INPUT.roleDuration).trim() || '1h';
+  const ms = parseDuration(rawDuration);
+  const seconds = ms === undefined ? NaN : ms / 1000;
+  if (
+    !Number.isInteger(seconds) ||
+    seconds < MIN_ROLE_DURATION_SECONDS ||
+    seconds > MAX_ROLE_DURATION_SECONDS
+  )
+    fail(
+      INPUT.roleDuration,
+      rawDuration,
+      `${MIN_ROLE_DURATION_SECONDS} to ${MAX_ROLE_DURATION_SECONDS} seconds (\`15m\` to \`12h\`); the role's maximum session duration must allow it`,
+    );
+  const stsEndpoint = src.get(INPUT.stsEndpoint).trim() || undefined;
+  try {
+    stsUrl(stsEndpoint);
+  } catch {
+    fail(INPUT.stsEndpoint, stsEndpoint ?? '', 'an STS host such as `sts.cn-hangzhou.aliyuncs.com` or a URL');
+  }
+  return {
+    kind: 'oidc',
+    roleArn,
+    oidcProviderArn: providerArn,
+    roleSessionName: sessionName,
+    durationSeconds: seconds,
+    audience: src.get(INPUT.oidcAudience).trim() || DEFAULT_OIDC_AUDIENCE,
+    stsEndpoint,
+  };
+}
+
+/** Off when empty or false; otherwise an age of at least an hour. */
+function staleAge(src: InputSource): number | undefined {
+  const raw = src.get(INPUT.abortStaleUploads).trim();
+  if (raw === '' || /^(false|off|no|0)$/i.test(raw)) return undefined;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < MIN_STALE_AGE_MS)
+    fail(
+      INPUT.abortStaleUploads,
+      raw,
+      `an age of at least ${formatDuration(MIN_STALE_AGE_MS)} such as \`24h\`, \`90m\` or \`7d\`, or empty to leave unfinished uploads alone`,
+    );
+  return ms;
+}
+
 /** Parse every input; throws {@link InputError} at the first bad one. */
 export function readInputs(src: InputSource = runnerInputs): ActionInputs {
-  const creds = credentials(src);
+  const auth = oidcAuth(src) ?? keyAuth(src);
   const patterns = src
     .get(INPUT.path)
     .split(/\r?\n/)
@@ -255,6 +369,14 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
       'a MIME type such as `text/html; charset=utf-8`, or empty to pick one per file',
     );
   }
+  const deleteOrphans = bool(src, INPUT.deleteOrphans, false);
+  const force = bool(src, INPUT.deleteOrphansForce, false);
+  if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
+    throw new InputError(
+      INPUT.deleteOrphans,
+      `input \`delete-orphans\`: refusing to delete across the whole bucket \`${bucket}\`: \`destination\` is empty; allowed with a \`destination\` prefix (only keys under it are candidates), or add \`delete-orphans-force: true\` to delete every object in the bucket that this deploy does not contain`,
+    );
+  }
   const runnerTemp = src.env.RUNNER_TEMP ?? join(process.cwd(), '.tmp');
   const inputs: ActionInputs = {
     patterns,
@@ -272,12 +394,15 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
       src.get(INPUT.checkpointDir).trim() || join(runnerTemp, 'oss-resumable-upload', 'checkpoints'),
     cacheCheckpoints: bool(src, INPUT.cacheCheckpoints, true),
     signatureVersion: oneOf(src, INPUT.signatureVersion, SIGNATURE_VERSIONS, 'v4')!,
-    credentials: creds,
+    auth,
     ifNoFilesFound: oneOf(src, INPUT.ifNoFilesFound, IF_NO_FILES_FOUND, 'warn')!,
     overwrite,
     includeHiddenFiles: bool(src, INPUT.includeHiddenFiles, false),
     contentType,
     headers,
+    deleteOrphans,
+    dryRun: bool(src, INPUT.dryRun, false),
+    abortStaleUploadsMs: staleAge(src),
   };
   return inputs;
 }

@@ -4,8 +4,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import * as core from '@actions/core';
-import { type UploadOutcome, isUploadError, uploadFiles } from '../engine/index.ts';
-import { OssClient, isOssError } from '../oss/index.ts';
+import { type UploadOutcome, uploadFiles } from '../engine/index.ts';
+import { type Credentials, type CredentialsProvider, OssClient } from '../oss/index.ts';
 import {
   type CacheApi,
   checkpointCacheKey,
@@ -13,10 +13,20 @@ import {
   restoreCheckpoints,
   saveCheckpoints,
 } from './checkpoint-cache.ts';
+import { type CleanupResult, NO_CLEANUP, cleanUp } from './cleanup.ts';
 import { STATE } from './constants.ts';
 import { findFiles } from './files.ts';
 import { type ActionInputs, type InputSource, readInputs, runnerInputs } from './inputs.ts';
-import { ProgressReporter, resultLine, resultTable, totals, writeOutputs, writeSummary } from './report.ts';
+import {
+  ProgressReporter,
+  describeError,
+  resultLine,
+  resultTable,
+  totals,
+  writeOutputs,
+  writeSummary,
+} from './report.ts';
+import { type SignInDeps, credentialsFor } from './sign-in.ts';
 import { formatBytes } from './size.ts';
 import { clientOptions, uploadItems, uploadSettings } from './upload-options.ts';
 
@@ -25,6 +35,8 @@ export interface RunDeps {
   cache?: CacheApi;
   /** Cancels the uploads (the entry wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal;
+  /** GitHub ID token, masking and logs for OIDC sign-in. */
+  signIn?: SignInDeps;
 }
 
 const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m) };
@@ -33,7 +45,10 @@ const log = { info: (m: string) => core.info(m), warning: (m: string) => core.wa
 export async function run(deps: RunDeps = {}): Promise<void> {
   const src = deps.inputs ?? runnerInputs;
   const inputs = readInputs(src);
-  core.debug(`effective inputs: ${JSON.stringify({ ...inputs, credentials: '***' })}`);
+  core.debug(`effective inputs: ${JSON.stringify({ ...inputs, auth: inputs.auth.kind })}`);
+  const credentials = credentialsFor(inputs.auth, deps.signIn);
+  // sign in before any other work, so a refused role fails the step at once
+  if (typeof credentials === 'function') await credentials();
   const workspace = src.env.GITHUB_WORKSPACE ?? process.cwd();
   const files = await findFiles({
     patterns: inputs.patterns,
@@ -42,21 +57,29 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     contentType: inputs.contentType,
     workspace,
   });
+  const checkpointDir = isAbsolute(inputs.checkpointDir)
+    ? inputs.checkpointDir
+    : resolve(workspace, inputs.checkpointDir);
   if (files.length === 0) {
     const message = `No files were found with the provided path: ${inputs.patterns.join(', ')}. No objects will be uploaded.`;
     if (inputs.ifNoFilesFound === 'error') throw new Error(message);
     if (inputs.ifNoFilesFound === 'warn') core.warning(message);
     else core.info(message);
-    writeOutputs(totals([], () => ''));
+    const client = clientFor(inputs, credentials);
+    const cleanup = await cleanUpAfter(client, inputs, [], checkpointDir, deps.signal).finally(() =>
+      client.close(),
+    );
+    writeOutputs(
+      totals([], () => ''),
+      cleanup.result,
+    );
+    if (cleanup.error) throw cleanup.error;
     return;
   }
   core.info(
     `${files.length} file(s), ${formatBytes(files.reduce((s, f) => s + f.size, 0))}, to oss://${inputs.bucket}/${inputs.destination}`,
   );
 
-  const checkpointDir = isAbsolute(inputs.checkpointDir)
-    ? inputs.checkpointDir
-    : resolve(workspace, inputs.checkpointDir);
   const useCache = inputs.enableCheckpoint && inputs.cacheCheckpoints;
   const cacheKey = checkpointCacheKey({
     bucket: inputs.bucket,
@@ -76,7 +99,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     });
   }
 
-  const client = clientFor(inputs);
+  const client = clientFor(inputs, credentials);
   const reporter = new ProgressReporter();
   let outcomes: UploadOutcome[];
   try {
@@ -93,12 +116,14 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     await client.close();
     throw e;
   }
-  await client.close();
-
   const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
   core.info(resultTable(outcomes));
-  writeOutputs(t);
-  await writeSummary(outcomes, t);
+  const deployed = t.failed === 0 ? files.map((f) => f.key) : undefined;
+  const cleanup = await cleanUpAfter(client, inputs, deployed, checkpointDir, deps.signal).finally(() =>
+    client.close(),
+  );
+  writeOutputs(t, cleanup.result);
+  await writeSummary(outcomes, t, cleanup.result);
 
   if (useCache) {
     if (t.failed > 0 && (await countCheckpoints(checkpointDir)) > 0) {
@@ -117,11 +142,28 @@ export async function run(deps: RunDeps = {}): Promise<void> {
       `${t.failed} of ${outcomes.length} upload(s) failed:\n${failures.map((f) => describeError(f.error)).join('\n')}`,
     );
   }
+  if (cleanup.error) throw cleanup.error;
 }
 
-function clientFor(inputs: ActionInputs): OssClient {
+/** Cleanup never hides the upload's own outcome: its failure is returned and thrown last. */
+async function cleanUpAfter(
+  client: OssClient,
+  inputs: ActionInputs,
+  deployed: readonly string[] | undefined,
+  checkpointDir: string,
+  signal: AbortSignal | undefined,
+): Promise<{ result: CleanupResult; error?: Error }> {
+  if (!inputs.deleteOrphans && inputs.abortStaleUploadsMs === undefined) return { result: NO_CLEANUP };
+  try {
+    return { result: await cleanUp({ client, inputs, deployed, checkpointDir, log, signal }) };
+  } catch (e) {
+    return { result: NO_CLEANUP, error: new Error(`cleanup after the upload failed: ${describeError(e)}`) };
+  }
+}
+
+function clientFor(inputs: ActionInputs, credentials: Credentials | CredentialsProvider): OssClient {
   return new OssClient({
-    ...clientOptions(inputs),
+    ...clientOptions(inputs, credentials),
     onRetry: ({ operation, attempt, delayMs, error }) =>
       core.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
   });
@@ -159,10 +201,4 @@ function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
   core.info(`bytes sent now: ${formatBytes(r.bytesSent)}; resumed: ${formatBytes(r.bytesResumed)}`);
   core.info(`ETag ${r.etag}, CRC-64 ${r.crc64}`);
   core.endGroup();
-}
-
-/** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
-export function describeError(e: unknown): string {
-  if (isUploadError(e) || isOssError(e) || e instanceof Error) return e.message;
-  return String(e);
 }

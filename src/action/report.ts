@@ -1,6 +1,7 @@
 /** What a person sees: throttled progress lines, a final table, the job summary and the step outputs. */
 import * as core from '@actions/core';
 import type { ProgressEvent, UploadOutcome, UploadResult } from '../engine/index.ts';
+import type { CleanupResult } from './cleanup.ts';
 import { OUTPUT } from './constants.ts';
 import { formatBytes } from './size.ts';
 
@@ -116,17 +117,47 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
 }
 
 /** Outputs of the step. */
-export function writeOutputs(t: Totals): void {
+export function writeOutputs(t: Totals, cleanup: CleanupResult): void {
   core.setOutput(OUTPUT.uploadedCount, t.uploaded);
   core.setOutput(OUTPUT.skippedCount, t.skipped);
   core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
   core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
   core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
   core.setOutput(OUTPUT.urls, JSON.stringify(t.urls));
+  core.setOutput(OUTPUT.deletedCount, cleanup.deleted);
+  core.setOutput(OUTPUT.orphans, JSON.stringify(cleanup.orphans));
+  core.setOutput(OUTPUT.abortedUploads, cleanup.aborted);
+}
+
+/** What the cleanup did (or, with dry-run, would do), for the job summary. */
+export function cleanupLines(c: CleanupResult): string[] {
+  const lines: string[] = [];
+  const would = c.dryRun ? 'would be ' : '';
+  const listed = (keys: readonly string[]): string =>
+    keys.length === 0
+      ? ''
+      : `: ${keys
+          .slice(0, 20)
+          .map((k) => `\`${k}\``)
+          .join(', ')}${keys.length > 20 ? `, and ${keys.length - 20} more` : ''}`;
+  if (c.orphansSkipped) lines.push(`Orphans not deleted: ${c.orphansSkipped}.`);
+  else if (c.orphans.length > 0 || c.deleted > 0)
+    lines.push(
+      `${c.orphans.length} orphan(s) ${c.dryRun ? 'would be deleted' : 'deleted'}${listed(c.orphans)}`,
+    );
+  if (c.stale.length > 0)
+    lines.push(
+      `${c.stale.length} stale upload(s) ${would}aborted${listed(c.stale.map((u) => u.key))}${c.abortFailures.length ? ` (${c.abortFailures.length} could not be aborted)` : ''}`,
+    );
+  return lines;
 }
 
 /** The job summary: a table of file, key, size, time, resumed. */
-export async function writeSummary(outcomes: readonly UploadOutcome[], t: Totals): Promise<void> {
+export async function writeSummary(
+  outcomes: readonly UploadOutcome[],
+  t: Totals,
+  cleanup: CleanupResult,
+): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const rows = outcomes.map((o) =>
     o.ok
@@ -139,7 +170,7 @@ export async function writeSummary(outcomes: readonly UploadOutcome[], t: Totals
         ]
       : [o.item.file, o.item.key, '', '', 'failed'],
   );
-  await core.summary
+  const summary = core.summary
     .addHeading('OSS upload', 3)
     .addRaw(
       `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,
@@ -154,6 +185,13 @@ export async function writeSummary(outcomes: readonly UploadOutcome[], t: Totals
         { data: 'Resumed', header: true },
       ],
       ...rows,
-    ])
-    .write();
+    ]);
+  const lines = cleanupLines(cleanup);
+  if (lines.length > 0) summary.addList(lines);
+  await summary.write();
+}
+
+/** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
+export function describeError(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

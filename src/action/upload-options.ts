@@ -1,12 +1,15 @@
 /** From validated inputs to the client and engine settings: one mapping for the action and the command line. */
 import type { UploadFilesOptions, UploadItem } from '../engine/index.ts';
-import type { OssClientOptions } from '../oss/index.ts';
+import type { Credentials, CredentialsProvider, OssClientOptions } from '../oss/index.ts';
 import type { FoundFile } from './files.ts';
 import type { ActionInputs } from './inputs.ts';
 
-export function clientOptions(inputs: ActionInputs): OssClientOptions {
+export function clientOptions(
+  inputs: ActionInputs,
+  credentials: Credentials | CredentialsProvider,
+): OssClientOptions {
   return {
-    credentials: inputs.credentials,
+    credentials,
     region: inputs.region,
     endpoint: inputs.endpoint,
     cname: inputs.cname,

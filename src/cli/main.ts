@@ -10,9 +10,11 @@ import { OssClient } from '../oss/index.ts';
 import { INPUT } from '../action/constants.ts';
 import { findFiles } from '../action/files.ts';
 import { type InputSource, InputError, readInputs } from '../action/inputs.ts';
-import { ProgressReporter, resultLine, resultTable, totals } from '../action/report.ts';
+import { ProgressReporter, describeError, resultLine, resultTable, totals } from '../action/report.ts';
 import { formatBytes } from '../action/size.ts';
 import { clientOptions, uploadItems, uploadSettings } from '../action/upload-options.ts';
+import { cleanUp } from '../action/cleanup.ts';
+import { credentialsFor } from '../action/sign-in.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 export interface CliIo {
@@ -45,6 +47,7 @@ const STRING_OPTIONS = [
   INPUT.cacheControl,
   INPUT.acl,
   INPUT.storageClass,
+  INPUT.abortStaleUploads,
 ] as const;
 const BOOLEAN_OPTIONS = [
   INPUT.cname,
@@ -53,6 +56,9 @@ const BOOLEAN_OPTIONS = [
   INPUT.overwrite,
   INPUT.includeHiddenFiles,
   INPUT.skipUnchanged,
+  INPUT.deleteOrphans,
+  INPUT.deleteOrphansForce,
+  INPUT.dryRun,
 ] as const;
 
 const OPTIONS = {
@@ -85,6 +91,7 @@ Credentials (prefer the environment; command lines can be seen by other users):
   --access-key-secret SECRET  or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET
   --security-token TOKEN      STS token, or OSS_SESSION_TOKEN / ALIBABA_CLOUD_SECURITY_TOKEN
   --signature-version v4|v1   request signing (default v4)
+  (OIDC sign-in with role-arn needs a GitHub Actions job; elsewhere pass an STS token)
 
 How:
   --thread-num N              requests in flight, 1-64 (default 4)
@@ -96,6 +103,12 @@ How:
   --include-hidden-files      also upload dot files and dot directories
   --if-no-files-found MODE    error (default), warn or ignore
   --progress MODE             bar (default on a terminal), lines (default otherwise) or none
+
+Cleanup (after the upload):
+  --delete-orphans            delete objects under --destination that the upload does not contain
+  --delete-orphans-force      allow --delete-orphans without --destination (the whole bucket)
+  --abort-stale-uploads AGE   abort unfinished multipart uploads under --destination older than AGE (24h, 7d)
+  --dry-run                   list what the cleanup would delete or abort; change nothing
 
 Object headers:
   --content-type TYPE         for every object (default: from each file extension)
@@ -200,7 +213,7 @@ export async function runCli(io: CliIo): Promise<number> {
     progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
   const say = (line: string): void => (bar ? bar.log(line) : io.stdout(`${line}\n`));
 
-  const client = new OssClient(clientOptions(inputs));
+  const client = new OssClient(clientOptions(inputs, credentialsFor(inputs.auth)));
   let outcomes: UploadOutcome[];
   try {
     outcomes = await uploadFiles(uploadItems(files), {
@@ -218,7 +231,7 @@ export async function runCli(io: CliIo): Promise<number> {
         if (o.ok) {
           say(resultLine(o.result));
         } else {
-          say(`failed ${o.item.key}: ${o.error instanceof Error ? o.error.message : String(o.error)}`);
+          say(`failed ${o.item.key}: ${describeError(o.error)}`);
         }
       },
     });
@@ -229,9 +242,8 @@ export async function runCli(io: CliIo): Promise<number> {
       io.stderr(`interrupted:${where} run the same command again to continue\n`);
       return EXIT.interrupted;
     }
-    throw e;
-  } finally {
     await client.close();
+    throw e;
   }
   bar?.finish();
   const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
@@ -239,5 +251,22 @@ export async function runCli(io: CliIo): Promise<number> {
   io.stdout(
     `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
   );
-  return t.failed > 0 ? EXIT.failed : EXIT.ok;
+  let cleanupFailed = false;
+  if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
+    try {
+      await cleanUp({
+        client,
+        inputs,
+        deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
+        checkpointDir: inputs.checkpointDir,
+        log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+        signal: io.signal,
+      });
+    } catch (e) {
+      io.stderr(`cleanup failed: ${describeError(e)}\n`);
+      cleanupFailed = true;
+    }
+  }
+  await client.close();
+  return t.failed > 0 || cleanupFailed ? EXIT.failed : EXIT.ok;
 }

@@ -27,3 +27,5 @@ export {
 } from './checkpoint.ts';
 export { RangeHasher } from './range-hasher.ts';
 export { isCheckpointFileName } from './upload-intent.ts';
+export { findOrphans, deleteOrphans, type OrphanSearch } from './orphans.ts';
+export { checkpointedUploadIds, findStaleUploads, abortUploads, type StaleUpload } from './stale-uploads.ts';

@@ -26,3 +26,13 @@ export {
   updateCrc64Register,
 } from './crc64.ts';
 export { backoffDelayMs, sleep, DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
+export { refreshingCredentials, DEFAULT_REFRESH_BEFORE_MS, type RefreshOptions } from './credentials.ts';
+export {
+  assumeRoleWithOidc,
+  stsUrl,
+  DEFAULT_STS_ENDPOINT,
+  MIN_ROLE_DURATION_SECONDS,
+  MAX_ROLE_DURATION_SECONDS,
+  ROLE_SESSION_NAME,
+  type AssumeRoleWithOidcRequest,
+} from './sts.ts';

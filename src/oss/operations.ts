@@ -13,6 +13,8 @@ export const OSS_OPERATIONS = [
   'ListObjects',
   'DeleteMultipleObjects',
   'PutBucket',
+  // Alibaba Cloud STS, the one call made beside OSS: temporary credentials for OIDC sign-in
+  'AssumeRoleWithOIDC',
 ] as const;
 
 export type OssOperation = (typeof OSS_OPERATIONS)[number];

@@ -11,6 +11,9 @@ import { type ReceivedRequest, type ServerCredential, verifyRequest } from './au
 import { type FaultAction, type FaultRule, Faults } from './faults.ts';
 import { type StoredObject, Store } from './store.ts';
 
+/** What this server answers: every OSS operation; STS has its own stand-in (sts.ts). */
+type ServedOperation = Exclude<OssOperation, 'AssumeRoleWithOIDC'>;
+
 export interface ServerOptions {
   /** @default 0 (any free port) */
   port?: number;
@@ -27,8 +30,6 @@ export interface ServerOptions {
   crcHeaders?: boolean;
   /** The server's clock is now + this. @default 0 */
   clockOffsetMs?: number;
-  /** When set, every request must carry this x-oss-security-token. */
-  requireSecurityToken?: string;
   /** Host `bucket.{suffix}` is virtual-host style. @default 'localhost' */
   virtualHostSuffix?: string;
   /** Largest page a listing answers (OSS: 1,000); smaller values let tests cross pages cheaply. @default 1000 */
@@ -37,7 +38,7 @@ export interface ServerOptions {
 
 export interface RequestRecord {
   requestId: string;
-  operation: OssOperation | 'Unknown';
+  operation: ServedOperation | 'Unknown';
   method: string;
   bucket?: string;
   key?: string;
@@ -46,6 +47,8 @@ export interface RequestRecord {
   status: number;
   code?: string;
   bytesReceived: number;
+  /** The AccessKey id the request was signed with (absent when unsigned or malformed). */
+  accessKeyId?: string;
   securityToken?: string;
   fault?: FaultAction['type'];
   time: number;
@@ -59,6 +62,10 @@ export interface OssTestServer {
   clearFaults(): void;
   clearRequests(): void;
   createBucket(name: string): Promise<void>;
+  /** Accept requests signed with this credential from now on (an STS stand-in issues them). */
+  addCredential(credential: ServerCredential): void;
+  /** Make every unfinished multipart upload look `ms` older: stands in for runs that failed days ago. */
+  ageUploads(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -118,7 +125,7 @@ interface Parsed {
   key: string | undefined;
   query: Array<[string, string | null]>;
   params: Map<string, string | null>;
-  operation: OssOperation | 'Unknown';
+  operation: ServedOperation | 'Unknown';
   partNumber: number | undefined;
   uploadId: string | undefined;
 }
@@ -195,7 +202,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
   const store = new Store(opts.dataDir);
   const faults = new Faults();
   const requests: RequestRecord[] = [];
-  const credentials = opts.credentials ?? [{ accessKeyId: 'test-ak', accessKeySecret: 'test-sk' }];
+  const credentials = [...(opts.credentials ?? [{ accessKeyId: 'test-ak', accessKeySecret: 'test-sk' }])];
   const suffix = opts.virtualHostSuffix ?? 'localhost';
   const sendCrc = opts.crcHeaders !== false;
   const pageLimit = opts.pageLimit ?? 1000;
@@ -284,6 +291,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
       };
       const auth = verifyRequest(received, credentials);
       if (!auth.ok) throw new HttpError(auth.status, auth.code, auth.message);
+      record.accessKeyId = auth.accessKeyId;
       if (
         Math.abs(auth.date.getTime() - now().getTime()) > MAX_SKEW_MS ||
         Number.isNaN(auth.date.getTime())
@@ -295,11 +303,12 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           tag('RequestTime', auth.date.toISOString()) + tag('ServerTime', now().toISOString()),
         );
       }
-      if (
-        opts.requireSecurityToken !== undefined &&
-        headers['x-oss-security-token'] !== opts.requireSecurityToken
-      ) {
-        throw new HttpError(403, 'AccessDenied', 'The security token you provided is invalid.');
+      const credential = credentials.find((c) => c.accessKeyId === auth.accessKeyId);
+      if (credential?.securityToken !== undefined) {
+        if (headers['x-oss-security-token'] !== credential.securityToken)
+          throw new HttpError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.');
+        if (credential.expiration && now() >= credential.expiration)
+          throw new HttpError(403, 'SecurityTokenExpired', 'The security token you provided has expired.');
       }
 
       const fault = faults.pick(target);
@@ -686,6 +695,8 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
     clearFaults: () => faults.clear(),
     clearRequests: () => void requests.splice(0),
     createBucket: (name) => store.createBucket(name),
+    addCredential: (credential) => void credentials.push(credential),
+    ageUploads: (ms) => store.ageUploads(ms),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

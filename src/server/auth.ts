@@ -8,6 +8,10 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 export interface ServerCredential {
   accessKeyId: string;
   accessKeySecret: string;
+  /** Temporary (STS) credentials: every request must carry this x-oss-security-token. */
+  securityToken?: string;
+  /** Temporary credentials stop working at this time. */
+  expiration?: Date;
 }
 
 /** What the verifier needs from a request, as received. */

@@ -2,3 +2,12 @@
 export { startServer, type ServerOptions, type OssTestServer, type RequestRecord } from './app.ts';
 export type { FaultAction, FaultRule } from './faults.ts';
 export type { ServerCredential } from './auth.ts';
+export {
+  startIdTokenIssuer,
+  startStsStandIn,
+  type IdTokenIssuer,
+  type IdTokenClaims,
+  type StsStandIn,
+  type StsRecord,
+  type StsOptions,
+} from './sts.ts';

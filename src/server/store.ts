@@ -189,6 +189,16 @@ export class Store {
     if (/^[0-9A-F]{32}$/.test(uploadId)) await rm(this.uploadDir(uploadId), { recursive: true, force: true });
   }
 
+  async ageUploads(ms: number): Promise<void> {
+    const ids = await readdir(join(this.root, 'uploads')).catch(() => [] as string[]);
+    for (const id of ids) {
+      const meta = await this.getUpload(id);
+      if (!meta) continue;
+      meta.initiated = new Date(Date.parse(meta.initiated) - ms).toISOString();
+      await writeFile(join(this.uploadDir(id), 'upload.json'), JSON.stringify(meta));
+    }
+  }
+
   async listUploads(bucket: string): Promise<UploadMeta[]> {
     const root = join(this.root, 'uploads');
     const ids = await readdir(root).catch(() => [] as string[]);

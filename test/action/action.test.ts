@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { startCacheService } from '../helpers/cache-service.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
@@ -11,7 +11,9 @@ import { randomFile, tempDir } from '../helpers/files.ts';
 import {
   type JobFiles,
   inputEnv,
+  mainOnly,
   newJob,
+  oneFileStep,
   parseCommandFile,
   runJob,
   runStep,
@@ -21,6 +23,14 @@ const ID = 'LTAI5tTestAccessKeyId';
 const SECRET = 'S3cr3t-Do-Not-Print-9f8e7d';
 const TOKEN = 'STS-T0ken-Do-Not-Print-1a2b';
 const MiB = 1024 * 1024;
+const ROLE_ARN = 'acs:ram::1234567890123456:role/deploy';
+const PROVIDER_ARN = 'acs:ram::1234567890123456:oidc-provider/github';
+const OIDC_ONLY = {
+  'role-arn': ROLE_ARN,
+  'oidc-provider-arn': PROVIDER_ARN,
+  'access-key-id': '',
+  'access-key-secret': '',
+};
 
 async function workspaceWithFiles(dir: string) {
   const ws = join(dir, 'ws');
@@ -56,8 +66,7 @@ async function allText(job: JobFiles, results: Array<{ stdout: string; stderr: s
 
 test('re-run of a failed job: checkpoints come back from the cache and only missing parts are sent', async (t) => {
   const server = await startTestServer({
-    credentials: [{ accessKeyId: ID, accessKeySecret: SECRET }],
-    requireSecurityToken: TOKEN,
+    credentials: [{ accessKeyId: ID, accessKeySecret: SECRET, securityToken: TOKEN }],
   });
   t.after(() => server.close());
   const cache = await startCacheService();
@@ -232,38 +241,6 @@ test('cancel (SIGTERM): checkpoints are flushed, post saves them, and the next a
   );
 });
 
-async function mainOnly(
-  dir: string,
-  ws: string,
-  inputs: Record<string, string>,
-  env: Record<string, string> = {},
-) {
-  const job = await newJob(dir, ws);
-  return runStep('main', job, { ...inputEnv(inputs), ...env });
-}
-
-/**
- * A server and a workspace holding one file `x` at `file`, with the inputs that upload it through `path`
- * (the file itself unless a pattern is given).
- */
-async function oneFileStep(t: Parameters<typeof tempDir>[0], file: string, path = file) {
-  const server = await startTestServer();
-  t.after(() => server.close());
-  const dir = await tempDir(t);
-  const ws = join(dir, 'ws');
-  await mkdir(dirname(join(ws, file)), { recursive: true });
-  await writeFile(join(ws, file), 'x');
-  const base = {
-    path,
-    bucket: 'test-bucket',
-    endpoint: server.url,
-    'access-key-id': 'test-ak',
-    'access-key-secret': 'test-sk',
-    'cache-checkpoints': 'false',
-  };
-  return { server, dir, ws, base };
-}
-
 test('bad inputs fail before any request with the input, the value and what is allowed', async (t) => {
   const { server, dir, ws, base } = await oneFileStep(t, 'f.txt');
   const cases: Array<[Record<string, string>, string]> = [
@@ -314,6 +291,41 @@ test('bad inputs fail before any request with the input, the value and what is a
     [
       { region: 'Mars!', endpoint: '' },
       'input `region`: got `Mars!`; allowed a region id such as cn-hangzhou or ap-southeast-1',
+    ],
+    [
+      { 'delete-orphans': 'true' },
+      'input `delete-orphans`: refusing to delete across the whole bucket `test-bucket`: `destination` is empty; allowed with a `destination` prefix (only keys under it are candidates), or add `delete-orphans-force: true` to delete every object in the bucket that this deploy does not contain',
+    ],
+    [{ 'delete-orphans': 'true', destination: '/' }, 'input `delete-orphans`: refusing to delete across'],
+    [{ 'dry-run': 'maybe' }, 'input `dry-run`: got `maybe`; allowed `true` or `false`'],
+    [
+      { 'abort-stale-uploads': '10m' },
+      'input `abort-stale-uploads`: got `10m`; allowed an age of at least 1h such as `24h`, `90m` or `7d`, or empty to leave unfinished uploads alone',
+    ],
+    [{ 'abort-stale-uploads': 'daily' }, 'input `abort-stale-uploads`: got `daily`; allowed an age of'],
+    [
+      { 'role-arn': 'arn:aws:iam::1:role/x' },
+      'input `role-arn`: got `arn:aws:iam::1:role/x`; allowed a RAM role ARN such as `acs:ram::123456789012:role/deploy`',
+    ],
+    [
+      { 'role-arn': ROLE_ARN },
+      'input `oidc-provider-arn`: missing; `role-arn` is set, and OIDC sign-in also needs the OIDC identity provider',
+    ],
+    [
+      { 'oidc-provider-arn': PROVIDER_ARN },
+      'input `role-arn`: missing; `oidc-provider-arn` is set, and OIDC sign-in also needs the RAM role to assume',
+    ],
+    [
+      { 'role-arn': ROLE_ARN, 'oidc-provider-arn': PROVIDER_ARN },
+      'input `access-key-id`: set, and so is `role-arn`; allowed one way to sign in: remove the AccessKey inputs to use OIDC, or `role-arn` and `oidc-provider-arn` to use the keys',
+    ],
+    [
+      { ...OIDC_ONLY, 'role-duration': '5m' },
+      "input `role-duration`: got `5m`; allowed 900 to 43200 seconds (`15m` to `12h`); the role's maximum session duration must allow it",
+    ],
+    [
+      { ...OIDC_ONLY, 'role-session-name': 'my session' },
+      'input `role-session-name`: got `my session`; allowed 2-64 letters, digits and `.@-_`',
     ],
     [
       { 'access-key-secret': '' },

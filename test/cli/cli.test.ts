@@ -57,9 +57,17 @@ test('--help lists every option the action has, and the exit codes', async () =>
   const action = parse(await readFile(join(import.meta.dirname, '../../action.yml'), 'utf8')) as {
     inputs: Record<string, unknown>;
   };
-  // path is the positional arguments, headers is --header, the Actions cache has no meaning outside Actions
+  // path is the positional arguments, headers is --header; the Actions cache and the job's GitHub ID token
+  // (OIDC sign-in) exist only inside Actions
+  const actionsOnly = [
+    'cache-checkpoints',
+    'role-arn',
+    'oidc-provider-arn',
+    'role-session-name',
+    'role-duration',
+  ];
   const expected = Object.keys(action.inputs).filter(
-    (n) => !['path', 'headers', 'cache-checkpoints'].includes(n),
+    (n) => !['path', 'headers', ...actionsOnly, 'oidc-audience', 'sts-endpoint'].includes(n),
   );
   for (const name of expected)
     assert.match(r.stdout, new RegExp(`--(no-)?${name}\\b`), `--${name} missing from --help`);

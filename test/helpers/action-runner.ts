@@ -2,7 +2,9 @@
 // processes with INPUT_* variables, the runner's command files, and the saved state handed to post as STATE_*.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { startTestServer } from './server.ts';
+import { tempDir } from './files.ts';
 
 const DIST = join(import.meta.dirname, '../../dist');
 
@@ -127,4 +129,37 @@ export async function runJob(
   const post = await runStep('post', job, { ...env, ...stateEnv });
   const outputs = parseCommandFile(await readFile(job.output, 'utf8'));
   return { main, post, outputs, state };
+}
+
+/** Only the main step, in a fresh job. */
+export async function mainOnly(
+  dir: string,
+  ws: string,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+) {
+  const job = await newJob(dir, ws);
+  return runStep('main', job, { ...inputEnv(inputs), ...env });
+}
+
+/**
+ * A server and a workspace holding one file `x` at `file`, with the inputs that upload it through `path`
+ * (the file itself unless a pattern is given).
+ */
+export async function oneFileStep(t: Parameters<typeof tempDir>[0], file: string, path = file) {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const dir = await tempDir(t);
+  const ws = join(dir, 'ws');
+  await mkdir(dirname(join(ws, file)), { recursive: true });
+  await writeFile(join(ws, file), 'x');
+  const base = {
+    path,
+    bucket: 'test-bucket',
+    endpoint: server.url,
+    'access-key-id': 'test-ak',
+    'access-key-secret': 'test-sk',
+    'cache-checkpoints': 'false',
+  };
+  return { server, dir, ws, base };
 }

@@ -326,7 +326,9 @@ test('a server clock an hour ahead: the client corrects its clock from the serve
 });
 
 test('the security token is sent on every request; a server that requires one refuses others', async (t) => {
-  const server = await startTestServer({ requireSecurityToken: 'sts-token' });
+  const server = await startTestServer({
+    credentials: [{ accessKeyId: 'test-ak', accessKeySecret: 'test-sk', securityToken: 'sts-token' }],
+  });
   t.after(() => server.close());
   const good = clientFor(server, {
     credentials: { accessKeyId: 'test-ak', accessKeySecret: 'test-sk', securityToken: 'sts-token' },
@@ -338,7 +340,14 @@ test('the security token is sent on every request; a server that requires one re
   t.after(() => bad.close());
   const err = await bad.putObject({ bucket: B, key: 'x', body: bufferBody('x') }).catch((e: unknown) => e);
   assert.ok(isOssError(err));
-  assert.equal(err.code, 'AccessDenied');
+  assert.equal(err.code, 'InvalidSecurityToken');
+  const wrong = clientFor(server, {
+    credentials: { accessKeyId: 'test-ak', accessKeySecret: 'test-sk', securityToken: 'other-token' },
+  });
+  t.after(() => wrong.close());
+  const err2 = await wrong.putObject({ bucket: B, key: 'x', body: bufferBody('x') }).catch((e: unknown) => e);
+  assert.ok(isOssError(err2));
+  assert.equal(err2.code, 'InvalidSecurityToken');
 });
 
 test('an aborted call rejects with the signal reason itself', async (t) => {

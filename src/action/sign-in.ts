@@ -1,0 +1,91 @@
+/**
+ * Credentials for the client: the AccessKeys from inputs or environment, or OIDC sign-in, where the job's
+ * GitHub ID token is exchanged with STS for temporary credentials that are refreshed before they expire.
+ */
+import * as core from '@actions/core';
+import {
+  type Credentials,
+  type CredentialsProvider,
+  assumeRoleWithOidc,
+  refreshingCredentials,
+} from '../oss/index.ts';
+import type { ActionInputs, OidcAuth } from './inputs.ts';
+import { describeError } from './report.ts';
+
+export interface SignInDeps {
+  getIdToken: (audience: string) => Promise<string>;
+  mask: (secret: string) => void;
+  info: (message: string) => void;
+  warning: (message: string) => void;
+  /** Fetch the next set this long before the current one expires. @default 5 minutes */
+  refreshBeforeMs?: number;
+}
+
+export const runnerSignIn: SignInDeps = {
+  getIdToken: (audience) => core.getIDToken(audience),
+  mask: (secret) => core.setSecret(secret),
+  info: (m) => core.info(m),
+  warning: (m) => core.warning(m),
+};
+
+export class SignInError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'SignInError';
+  }
+}
+
+export function credentialsFor(
+  auth: ActionInputs['auth'],
+  deps: SignInDeps = runnerSignIn,
+): Credentials | CredentialsProvider {
+  if (auth.kind === 'keys') {
+    const { kind: _kind, ...keys } = auth;
+    return keys;
+  }
+  let sets = 0;
+  return refreshingCredentials(() => signIn(auth, deps, ++sets), {
+    ...(deps.refreshBeforeMs !== undefined ? { refreshBeforeMs: deps.refreshBeforeMs } : {}),
+    onRefreshError: (e) =>
+      deps.warning(
+        `could not refresh the OSS credentials yet (the current ones still work): ${describeError(e)}`,
+      ),
+  });
+}
+
+async function signIn(auth: OidcAuth, deps: SignInDeps, n: number): Promise<Credentials> {
+  let idToken: string;
+  try {
+    idToken = await deps.getIdToken(auth.audience);
+  } catch (e) {
+    throw new SignInError(
+      `OIDC sign-in: could not get the GitHub ID token (${describeError(e)}). The job needs \`permissions: id-token: write\`, and pull requests from forks get no token.`,
+      e,
+    );
+  }
+  deps.mask(idToken);
+  let creds: Credentials;
+  try {
+    creds = await assumeRoleWithOidc({
+      endpoint: auth.stsEndpoint,
+      roleArn: auth.roleArn,
+      oidcProviderArn: auth.oidcProviderArn,
+      oidcToken: idToken,
+      roleSessionName: auth.roleSessionName,
+      durationSeconds: auth.durationSeconds,
+    });
+  } catch (e) {
+    throw new SignInError(
+      `OIDC sign-in: STS AssumeRoleWithOIDC refused role ${auth.roleArn} with provider ${auth.oidcProviderArn}: ${describeError(e)}. Check the role's trust policy (audience \`${auth.audience}\`, the repository's \`sub\`) and its maximum session duration.`,
+      e,
+    );
+  }
+  // mask before anything can print them; the key id too, since it names the session
+  deps.mask(creds.accessKeyId);
+  deps.mask(creds.accessKeySecret);
+  if (creds.securityToken) deps.mask(creds.securityToken);
+  deps.info(
+    `${n === 1 ? 'signed in' : 'refreshed the credentials'} with OIDC as ${auth.roleArn} (session ${auth.roleSessionName}), valid until ${creds.expiration?.toISOString() ?? 'unknown'}`,
+  );
+  return creds;
+}

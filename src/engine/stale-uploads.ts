@@ -1,0 +1,70 @@
+/**
+ * Stale multipart uploads: started long ago, never completed or aborted (a job that died, a run never re-run).
+ * Their parts are billed until someone aborts them. An upload that a checkpoint in this run's checkpoint dir
+ * records is still wanted, however old: a re-run continues it.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type OssClient, isOssError } from '../oss/index.ts';
+import { CHECKPOINT_EXTENSION, decodeCheckpoint } from './checkpoint.ts';
+
+export interface StaleUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+/** Upload ids the checkpoints in `dir` record for `bucket`; unreadable or damaged files record none. */
+export async function checkpointedUploadIds(dir: string, bucket: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.endsWith(CHECKPOINT_EXTENSION))) {
+    const text = await readFile(join(dir, name), 'utf8').catch(() => '');
+    const state = decodeCheckpoint(text);
+    if (!('error' in state) && state.bucket === bucket) ids.add(state.uploadId);
+  }
+  return ids;
+}
+
+/** Unfinished uploads under `prefix` initiated more than `olderThanMs` ago and not in `owned`. */
+export async function findStaleUploads(o: {
+  client: OssClient;
+  bucket: string;
+  prefix: string;
+  olderThanMs: number;
+  owned: ReadonlySet<string>;
+  now?: Date;
+  signal?: AbortSignal | undefined;
+}): Promise<StaleUpload[]> {
+  const cutoff = (o.now ?? new Date()).getTime() - o.olderThanMs;
+  const uploads = await o.client.listMultipartUploads({
+    bucket: o.bucket,
+    prefix: o.prefix,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+}
+
+/** Abort each upload; an upload already gone (NoSuchUpload) counts as aborted. Returns the failures. */
+export async function abortUploads(o: {
+  client: OssClient;
+  bucket: string;
+  uploads: readonly StaleUpload[];
+  signal?: AbortSignal | undefined;
+}): Promise<Array<{ upload: StaleUpload; error: unknown }>> {
+  const failures: Array<{ upload: StaleUpload; error: unknown }> = [];
+  for (const u of o.uploads) {
+    try {
+      await o.client.abortMultipartUpload({
+        bucket: o.bucket,
+        key: u.key,
+        uploadId: u.uploadId,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } catch (error) {
+      if (o.signal?.aborted) throw error;
+      if (!isOssError(error) || error.code !== 'NoSuchUpload') failures.push({ upload: u, error });
+    }
+  }
+  return failures;
+}
