@@ -120,7 +120,7 @@ test('a client on refreshing credentials switches to the next set before the fir
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(sts.issued.length >= 2, `sets issued: ${sts.issued.length}`);
-  assert.ok(sts.issued.length <= 4, `not one per request: ${sts.issued.length} for ${n} requests`);
+  assert.ok(sts.issued.length < n / 4, `not one per request: ${sts.issued.length} for ${n} requests`);
   const tokens = [...new Set(oss.requests.map((r) => r.securityToken))];
   assert.deepEqual(
     tokens,
