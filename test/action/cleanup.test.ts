@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { clientFor } from '../helpers/client.ts';
 import { randomFile, tempDir } from '../helpers/files.ts';
@@ -14,16 +14,26 @@ import { bufferBody } from '../../src/oss/index.ts';
 const B = 'test-bucket';
 const DAY = 86_400_000;
 
-test('delete-orphans and abort-stale-uploads: dry run lists, real run removes exactly the stale, failures delete nothing', async (t) => {
+/** A server, a client on it, and a workspace with `files` (path -> content) under `ws`. */
+async function siteSetup(t: Parameters<typeof tempDir>[0], files: Record<string, string>) {
   const server = await startTestServer();
   t.after(() => server.close());
   const client = clientFor(server);
   t.after(() => client.close());
   const dir = await tempDir(t);
   const ws = join(dir, 'ws');
-  await mkdir(join(ws, 'site/b'), { recursive: true });
-  await writeFile(join(ws, 'site/a.html'), '<p>a</p>');
-  await writeFile(join(ws, 'site/b/c.css'), 'p{}');
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(ws, path)), { recursive: true });
+    await writeFile(join(ws, path), content);
+  }
+  return { server, client, dir, ws };
+}
+
+test('delete-orphans and abort-stale-uploads: dry run lists, real run removes exactly the stale, failures delete nothing', async (t) => {
+  const { server, client, dir, ws } = await siteSetup(t, {
+    'site/a.html': '<p>a</p>',
+    'site/b/c.css': 'p{}',
+  });
 
   const put = (key: string) => client.putObject({ bucket: B, key, body: bufferBody(key) });
   for (const k of ['docs/old.html', 'docs/b/gone.css', 'docs-v1/keep.html', 'other/x']) await put(k);
@@ -126,14 +136,7 @@ test('delete-orphans and abort-stale-uploads: dry run lists, real run removes ex
 });
 
 test('delete-orphans at the bucket root needs delete-orphans-force; no matching file deletes nothing', async (t) => {
-  const server = await startTestServer();
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  const dir = await tempDir(t);
-  const ws = join(dir, 'ws');
-  await mkdir(join(ws, 'public'), { recursive: true });
-  await writeFile(join(ws, 'public/index.html'), 'hi');
+  const { server, client, dir, ws } = await siteSetup(t, { 'public/index.html': 'hi' });
   await client.putObject({ bucket: B, key: 'stale.html', body: bufferBody('old') });
   const base = {
     path: 'public/**',

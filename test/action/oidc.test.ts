@@ -5,30 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.ts';
 import { randomFile, tempDir } from '../helpers/files.ts';
 import { inputEnv, newJob, parseCommandFile, runStep } from '../helpers/action-runner.ts';
-import { startIdTokenIssuer, startStsStandIn } from '../../src/server/index.ts';
+import { PROVIDER_ARN as PROVIDER, ROLE_ARN as ROLE, startSignInServices } from '../helpers/sign-in.ts';
 
-const ROLE = 'acs:ram::1234567890123456:role/github-deploy';
-const PROVIDER = 'acs:ram::1234567890123456:oidc-provider/GitHub';
 const KiB = 1024;
 
 async function setup(t: Parameters<typeof tempDir>[0], lifetimeMs?: number) {
-  // no static keys at all: only what STS issues is accepted
-  const oss = await startTestServer({ credentials: [] });
-  t.after(() => oss.close());
-  const issuer = await startIdTokenIssuer();
-  t.after(() => issuer.close());
-  const sts = await startStsStandIn({
-    issuer,
-    oss,
-    roleArn: ROLE,
-    oidcProviderArn: PROVIDER,
-    audiences: ['sts.aliyuncs.com'],
-    ...(lifetimeMs ? { lifetimeMs } : {}),
-  });
-  t.after(() => sts.close());
+  const { oss, issuer, sts } = await startSignInServices(t, lifetimeMs);
   const dir = await tempDir(t);
   const ws = join(dir, 'ws');
   await mkdir(join(ws, 'dist'), { recursive: true });

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { startTestServer } from '../helpers/server.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { randomFile, tempDir } from '../helpers/files.ts';
+import { bufferBody } from '../../src/oss/index.ts';
 
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
 const MiB = 1024 * 1024;
@@ -195,4 +196,28 @@ test('Ctrl-C leaves the upload resumable and the same command continues it', asy
   const client = clientFor(server);
   t.after(() => client.close());
   assert.ok((await readObject(client, 'test-bucket', 'release.tar.gz')).equals(big.data));
+});
+
+test('--delete-orphans --dry-run lists the orphans and deletes none; without --dry-run they go', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const client = clientFor(server);
+  t.after(() => client.close());
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'site'));
+  await randomFile(join(dir, 'site'), 'index.html', 10);
+  await client.putObject({ bucket: 'test-bucket', key: 'web/old.html', body: bufferBody('old') });
+  const args = ['site', '--bucket', 'test-bucket', '--endpoint', server.url, '--destination', 'web'];
+  const opts = { cwd: dir, env: { ...CREDS, XDG_CACHE_HOME: join(dir, 'cache') } };
+  const keys = async () => (await client.listObjects({ bucket: 'test-bucket' })).map((o) => o.key);
+
+  const dry = await cli([...args, '--delete-orphans', '--dry-run', '--progress', 'none'], opts);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /dry run: would delete orphan web\/old\.html/);
+  assert.deepEqual(await keys(), ['web/index.html', 'web/old.html']);
+
+  const real = await cli([...args, '--delete-orphans', '--progress', 'none'], opts);
+  assert.equal(real.code, 0, real.stderr);
+  assert.match(real.stdout, /1 orphan\(s\) under oss:\/\/test-bucket\/web\/, 1 deleted/);
+  assert.deepEqual(await keys(), ['web/index.html']);
 });

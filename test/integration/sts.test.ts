@@ -3,7 +3,6 @@
 // before the first expires, with the OSS server seeing each security token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer } from '../helpers/server.ts';
 import { clientFor } from '../helpers/client.ts';
 import {
   type Credentials,
@@ -12,25 +11,10 @@ import {
   isOssError,
   refreshingCredentials,
 } from '../../src/oss/index.ts';
-import { startIdTokenIssuer, startStsStandIn } from '../../src/server/index.ts';
-
-const ROLE = 'acs:ram::1234567890123456:role/deploy';
-const PROVIDER = 'acs:ram::1234567890123456:oidc-provider/github';
+import { PROVIDER_ARN as PROVIDER, ROLE_ARN as ROLE, startSignInServices } from '../helpers/sign-in.ts';
 
 async function setup(t: { after: (fn: () => Promise<void>) => void }, lifetimeMs?: number) {
-  const oss = await startTestServer({ credentials: [] });
-  t.after(() => oss.close());
-  const issuer = await startIdTokenIssuer();
-  t.after(() => issuer.close());
-  const sts = await startStsStandIn({
-    issuer,
-    oss,
-    roleArn: ROLE,
-    oidcProviderArn: PROVIDER,
-    audiences: ['sts.aliyuncs.com'],
-    ...(lifetimeMs ? { lifetimeMs } : {}),
-  });
-  t.after(() => sts.close());
+  const { oss, issuer, sts } = await startSignInServices(t, lifetimeMs);
   const idToken = async (audience = 'sts.aliyuncs.com'): Promise<string> => {
     const res = await fetch(`${issuer.requestUrl}&audience=${encodeURIComponent(audience)}`, {
       headers: { authorization: `Bearer ${issuer.requestToken}` },
