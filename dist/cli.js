@@ -77678,6 +77678,7 @@ async function deleteOrphans(o) {
 
 
 
+
 /** Upload ids the checkpoints in `dir` record for `bucket`; unreadable or damaged files record none. */
 async function checkpointedUploadIds(dir, bucket) {
     const ids = new Set();
@@ -77700,10 +77701,14 @@ async function findStaleUploads(o) {
     });
     return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
 }
-/** Abort each upload; an upload already gone (NoSuchUpload) counts as aborted. Returns the failures. */
+/**
+ * Abort each upload, `threadNum` at a time; an upload already gone (NoSuchUpload) counts as aborted.
+ * Returns the failures.
+ */
 async function abortUploads(o) {
+    const limiter = createLimiter(o.threadNum ?? 4);
     const failures = [];
-    for (const u of o.uploads) {
+    await Promise.all(o.uploads.map((u) => limiter.run(async () => {
         try {
             await o.client.abortMultipartUpload({
                 bucket: o.bucket,
@@ -77718,7 +77723,7 @@ async function abortUploads(o) {
             if (!isOssError(error) || error.code !== 'NoSuchUpload')
                 failures.push({ upload: u, error });
         }
-    }
+    }, o.signal)));
     return failures;
 }
 
@@ -85192,6 +85197,7 @@ async function cleanUp(o) {
                 client,
                 bucket: inputs.bucket,
                 uploads: result.stale,
+                threadNum: inputs.threadNum,
                 signal: o.signal,
             });
             result.aborted = result.stale.length - result.abortFailures.length;

@@ -83,6 +83,7 @@ export async function cleanUp(o: {
         client,
         bucket: inputs.bucket,
         uploads: result.stale,
+        threadNum: inputs.threadNum,
         signal: o.signal,
       });
       result.aborted = result.stale.length - result.abortFailures.length;

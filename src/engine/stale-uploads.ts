@@ -7,6 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type OssClient, isOssError } from '../oss/index.ts';
 import { CHECKPOINT_EXTENSION, decodeCheckpoint } from './checkpoint.ts';
+import { createLimiter } from './limiter.ts';
 
 export interface StaleUpload {
   key: string;
@@ -45,26 +46,35 @@ export async function findStaleUploads(o: {
   return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
 }
 
-/** Abort each upload; an upload already gone (NoSuchUpload) counts as aborted. Returns the failures. */
+/**
+ * Abort each upload, `threadNum` at a time; an upload already gone (NoSuchUpload) counts as aborted.
+ * Returns the failures.
+ */
 export async function abortUploads(o: {
   client: OssClient;
   bucket: string;
   uploads: readonly StaleUpload[];
+  threadNum?: number;
   signal?: AbortSignal | undefined;
 }): Promise<Array<{ upload: StaleUpload; error: unknown }>> {
+  const limiter = createLimiter(o.threadNum ?? 4);
   const failures: Array<{ upload: StaleUpload; error: unknown }> = [];
-  for (const u of o.uploads) {
-    try {
-      await o.client.abortMultipartUpload({
-        bucket: o.bucket,
-        key: u.key,
-        uploadId: u.uploadId,
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-    } catch (error) {
-      if (o.signal?.aborted) throw error;
-      if (!isOssError(error) || error.code !== 'NoSuchUpload') failures.push({ upload: u, error });
-    }
-  }
+  await Promise.all(
+    o.uploads.map((u) =>
+      limiter.run(async () => {
+        try {
+          await o.client.abortMultipartUpload({
+            bucket: o.bucket,
+            key: u.key,
+            uploadId: u.uploadId,
+            ...(o.signal ? { signal: o.signal } : {}),
+          });
+        } catch (error) {
+          if (o.signal?.aborted) throw error;
+          if (!isOssError(error) || error.code !== 'NoSuchUpload') failures.push({ upload: u, error });
+        }
+      }, o.signal),
+    ),
+  );
   return failures;
 }
