@@ -85171,67 +85171,91 @@ function destinationPrefix(destination) {
     const trimmed = destination.replace(/\/+$/, '');
     return trimmed ? `${trimmed}/` : '';
 }
+/**
+ * Both cleanups, each on its own: a refused listing of uploads does not stop the orphans, and what was done
+ * before a failure is still reported. Failures land in `result.error`; a cancel throws.
+ */
 async function cleanUp(o) {
-    const { client, inputs, log } = o;
-    const prefix = destinationPrefix(inputs.destination);
-    const where = `oss://${inputs.bucket}/${prefix}`;
-    const result = { ...NO_CLEANUP, dryRun: inputs.dryRun };
-    const would = inputs.dryRun ? 'dry run: would ' : '';
-    if (inputs.abortStaleUploadsMs !== undefined) {
-        const owned = inputs.enableCheckpoint
-            ? await checkpointedUploadIds(o.checkpointDir, inputs.bucket)
-            : new Set();
-        result.stale = await findStaleUploads({
-            client,
-            bucket: inputs.bucket,
-            prefix,
-            olderThanMs: inputs.abortStaleUploadsMs,
-            owned,
-            signal: o.signal,
-        });
-        const age = formatDuration(inputs.abortStaleUploadsMs);
-        for (const u of result.stale)
-            log.info(`${would}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`);
-        if (!inputs.dryRun && result.stale.length > 0) {
-            result.abortFailures = await abortUploads({
-                client,
-                bucket: inputs.bucket,
-                uploads: result.stale,
-                threadNum: inputs.threadNum,
-                signal: o.signal,
-            });
-            result.aborted = result.stale.length - result.abortFailures.length;
-            for (const f of result.abortFailures)
-                log.warning(`could not abort stale upload ${f.upload.key} (${f.upload.uploadId}): ${describeError(f.error)}`);
+    const result = { ...NO_CLEANUP, dryRun: o.inputs.dryRun };
+    const errors = [];
+    const attempt = async (what, step) => {
+        try {
+            await step();
         }
-        log.info(`${result.stale.length} unfinished upload(s) under ${where} older than ${age}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`);
-    }
-    if (inputs.deleteOrphans) {
-        if (o.deployed === undefined) {
-            result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
+        catch (e) {
+            if (o.signal?.aborted)
+                throw e;
+            errors.push(`${what}: ${describeError(e)}`);
         }
-        else if (o.deployed.length === 0) {
-            result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
-        }
-        if (result.orphansSkipped) {
-            log.warning(`delete-orphans: nothing deleted under ${where}: ${result.orphansSkipped}`);
-            return result;
-        }
-        result.orphans = await findOrphans({
-            client,
-            bucket: inputs.bucket,
-            prefix,
-            keep: new Set(o.deployed),
-            signal: o.signal,
-        });
-        for (const key of result.orphans)
-            log.info(`${would}delete orphan ${key}`);
-        if (!inputs.dryRun) {
-            result.deleted = (await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })).length;
-        }
-        log.info(`${result.orphans.length} orphan(s) under ${where}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`);
-    }
+    };
+    if (o.inputs.abortStaleUploadsMs !== undefined)
+        await attempt('abort-stale-uploads', () => abortStale(o, o.inputs.abortStaleUploadsMs, result));
+    if (o.inputs.deleteOrphans)
+        await attempt('delete-orphans', () => removeOrphans(o, result));
+    if (errors.length > 0)
+        result.error = new Error(`cleanup after the upload failed: ${errors.join('; ')}`);
     return result;
+}
+function where(inputs) {
+    return `oss://${inputs.bucket}/${destinationPrefix(inputs.destination)}`;
+}
+function would(inputs) {
+    return inputs.dryRun ? 'dry run: would ' : '';
+}
+async function abortStale(o, olderThanMs, result) {
+    const { client, inputs, log } = o;
+    const owned = inputs.enableCheckpoint
+        ? await checkpointedUploadIds(o.checkpointDir, inputs.bucket)
+        : new Set();
+    result.stale = await findStaleUploads({
+        client,
+        bucket: inputs.bucket,
+        prefix: destinationPrefix(inputs.destination),
+        olderThanMs,
+        owned,
+        signal: o.signal,
+    });
+    for (const u of result.stale)
+        log.info(`${would(inputs)}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`);
+    if (!inputs.dryRun && result.stale.length > 0) {
+        result.abortFailures = await abortUploads({
+            client,
+            bucket: inputs.bucket,
+            uploads: result.stale,
+            threadNum: inputs.threadNum,
+            signal: o.signal,
+        });
+        result.aborted = result.stale.length - result.abortFailures.length;
+        for (const f of result.abortFailures)
+            log.warning(`could not abort stale upload ${f.upload.key} (${f.upload.uploadId}): ${describeError(f.error)}`);
+    }
+    log.info(`${result.stale.length} unfinished upload(s) under ${where(inputs)} older than ${formatDuration(olderThanMs)}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`);
+}
+async function removeOrphans(o, result) {
+    const { client, inputs, log } = o;
+    if (o.deployed === undefined) {
+        result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
+    }
+    else if (o.deployed.length === 0) {
+        result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
+    }
+    if (result.orphansSkipped || o.deployed === undefined) {
+        log.warning(`delete-orphans: nothing deleted under ${where(inputs)}: ${result.orphansSkipped}`);
+        return;
+    }
+    result.orphans = await findOrphans({
+        client,
+        bucket: inputs.bucket,
+        prefix: destinationPrefix(inputs.destination),
+        keep: new Set(o.deployed),
+        signal: o.signal,
+    });
+    for (const key of result.orphans)
+        log.info(`${would(inputs)}delete orphan ${key}`);
+    if (!inputs.dryRun) {
+        result.deleted = (await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })).length;
+    }
+    log.info(`${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`);
 }
 
 ;// CONCATENATED MODULE: ./src/action/sign-in.ts
@@ -85599,18 +85623,16 @@ async function runCli(io) {
     io.stdout(`${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
     let cleanupFailed = false;
     if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
-        try {
-            await cleanUp({
-                client,
-                inputs,
-                deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
-                checkpointDir: inputs.checkpointDir,
-                log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
-                signal: io.signal,
-            });
-        }
-        catch (e) {
-            io.stderr(`cleanup failed: ${describeError(e)}\n`);
+        const cleanup = await cleanUp({
+            client,
+            inputs,
+            deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
+            checkpointDir: inputs.checkpointDir,
+            log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+            signal: io.signal,
+        });
+        if (cleanup.error) {
+            io.stderr(`${cleanup.error.message}\n`);
             cleanupFailed = true;
         }
     }

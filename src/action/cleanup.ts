@@ -26,6 +26,8 @@ export interface CleanupResult {
   dryRun: boolean;
   /** Why orphans were not looked for, when delete-orphans is on. */
   orphansSkipped?: string;
+  /** What failed; the rest of the result is what was done before or beside it. */
+  error?: Error;
 }
 
 export const NO_CLEANUP: CleanupResult = {
@@ -48,7 +50,7 @@ export interface CleanupLog {
   warning: (m: string) => void;
 }
 
-export async function cleanUp(o: {
+interface CleanupRun {
   client: OssClient;
   inputs: ActionInputs;
   /** Every key of this deploy, uploaded now or unchanged; undefined when an upload failed. */
@@ -56,73 +58,99 @@ export async function cleanUp(o: {
   checkpointDir: string;
   log: CleanupLog;
   signal?: AbortSignal | undefined;
-}): Promise<CleanupResult> {
-  const { client, inputs, log } = o;
-  const prefix = destinationPrefix(inputs.destination);
-  const where = `oss://${inputs.bucket}/${prefix}`;
-  const result: CleanupResult = { ...NO_CLEANUP, dryRun: inputs.dryRun };
-  const would = inputs.dryRun ? 'dry run: would ' : '';
+}
 
-  if (inputs.abortStaleUploadsMs !== undefined) {
-    const owned = inputs.enableCheckpoint
-      ? await checkpointedUploadIds(o.checkpointDir, inputs.bucket)
-      : new Set<string>();
-    result.stale = await findStaleUploads({
-      client,
-      bucket: inputs.bucket,
-      prefix,
-      olderThanMs: inputs.abortStaleUploadsMs,
-      owned,
-      signal: o.signal,
-    });
-    const age = formatDuration(inputs.abortStaleUploadsMs);
-    for (const u of result.stale)
-      log.info(`${would}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`);
-    if (!inputs.dryRun && result.stale.length > 0) {
-      result.abortFailures = await abortUploads({
-        client,
-        bucket: inputs.bucket,
-        uploads: result.stale,
-        threadNum: inputs.threadNum,
-        signal: o.signal,
-      });
-      result.aborted = result.stale.length - result.abortFailures.length;
-      for (const f of result.abortFailures)
-        log.warning(
-          `could not abort stale upload ${f.upload.key} (${f.upload.uploadId}): ${describeError(f.error)}`,
-        );
+/**
+ * Both cleanups, each on its own: a refused listing of uploads does not stop the orphans, and what was done
+ * before a failure is still reported. Failures land in `result.error`; a cancel throws.
+ */
+export async function cleanUp(o: CleanupRun): Promise<CleanupResult> {
+  const result: CleanupResult = { ...NO_CLEANUP, dryRun: o.inputs.dryRun };
+  const errors: string[] = [];
+  const attempt = async (what: string, step: () => Promise<void>): Promise<void> => {
+    try {
+      await step();
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      errors.push(`${what}: ${describeError(e)}`);
     }
-    log.info(
-      `${result.stale.length} unfinished upload(s) under ${where} older than ${age}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`,
-    );
-  }
-
-  if (inputs.deleteOrphans) {
-    if (o.deployed === undefined) {
-      result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
-    } else if (o.deployed.length === 0) {
-      result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
-    }
-    if (result.orphansSkipped) {
-      log.warning(`delete-orphans: nothing deleted under ${where}: ${result.orphansSkipped}`);
-      return result;
-    }
-    result.orphans = await findOrphans({
-      client,
-      bucket: inputs.bucket,
-      prefix,
-      keep: new Set(o.deployed),
-      signal: o.signal,
-    });
-    for (const key of result.orphans) log.info(`${would}delete orphan ${key}`);
-    if (!inputs.dryRun) {
-      result.deleted = (
-        await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })
-      ).length;
-    }
-    log.info(
-      `${result.orphans.length} orphan(s) under ${where}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`,
-    );
-  }
+  };
+  if (o.inputs.abortStaleUploadsMs !== undefined)
+    await attempt('abort-stale-uploads', () => abortStale(o, o.inputs.abortStaleUploadsMs!, result));
+  if (o.inputs.deleteOrphans) await attempt('delete-orphans', () => removeOrphans(o, result));
+  if (errors.length > 0) result.error = new Error(`cleanup after the upload failed: ${errors.join('; ')}`);
   return result;
+}
+
+function where(inputs: ActionInputs): string {
+  return `oss://${inputs.bucket}/${destinationPrefix(inputs.destination)}`;
+}
+
+function would(inputs: ActionInputs): string {
+  return inputs.dryRun ? 'dry run: would ' : '';
+}
+
+async function abortStale(o: CleanupRun, olderThanMs: number, result: CleanupResult): Promise<void> {
+  const { client, inputs, log } = o;
+  const owned = inputs.enableCheckpoint
+    ? await checkpointedUploadIds(o.checkpointDir, inputs.bucket)
+    : new Set<string>();
+  result.stale = await findStaleUploads({
+    client,
+    bucket: inputs.bucket,
+    prefix: destinationPrefix(inputs.destination),
+    olderThanMs,
+    owned,
+    signal: o.signal,
+  });
+  for (const u of result.stale)
+    log.info(
+      `${would(inputs)}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`,
+    );
+  if (!inputs.dryRun && result.stale.length > 0) {
+    result.abortFailures = await abortUploads({
+      client,
+      bucket: inputs.bucket,
+      uploads: result.stale,
+      threadNum: inputs.threadNum,
+      signal: o.signal,
+    });
+    result.aborted = result.stale.length - result.abortFailures.length;
+    for (const f of result.abortFailures)
+      log.warning(
+        `could not abort stale upload ${f.upload.key} (${f.upload.uploadId}): ${describeError(f.error)}`,
+      );
+  }
+  log.info(
+    `${result.stale.length} unfinished upload(s) under ${where(inputs)} older than ${formatDuration(olderThanMs)}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`,
+  );
+}
+
+async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void> {
+  const { client, inputs, log } = o;
+  if (o.deployed === undefined) {
+    result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
+  } else if (o.deployed.length === 0) {
+    result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
+  }
+  if (result.orphansSkipped || o.deployed === undefined) {
+    log.warning(`delete-orphans: nothing deleted under ${where(inputs)}: ${result.orphansSkipped}`);
+    return;
+  }
+  result.orphans = await findOrphans({
+    client,
+    bucket: inputs.bucket,
+    prefix: destinationPrefix(inputs.destination),
+    keep: new Set(o.deployed),
+    signal: o.signal,
+  });
+  for (const key of result.orphans) log.info(`${would(inputs)}delete orphan ${key}`);
+  if (!inputs.dryRun) {
+    result.deleted = (
+      await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })
+    ).length;
+  }
+  log.info(
+    `${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`,
+  );
 }

@@ -71,7 +71,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     );
     writeOutputs(
       totals([], () => ''),
-      cleanup.result,
+      cleanup,
     );
     if (cleanup.error) throw cleanup.error;
     return;
@@ -122,8 +122,8 @@ export async function run(deps: RunDeps = {}): Promise<void> {
   const cleanup = await cleanUpAfter(client, inputs, deployed, checkpointDir, deps.signal).finally(() =>
     client.close(),
   );
-  writeOutputs(t, cleanup.result);
-  await writeSummary(outcomes, t, cleanup.result);
+  writeOutputs(t, cleanup);
+  await writeSummary(outcomes, t, cleanup);
 
   if (useCache) {
     if (t.failed > 0 && (await countCheckpoints(checkpointDir)) > 0) {
@@ -145,20 +145,16 @@ export async function run(deps: RunDeps = {}): Promise<void> {
   if (cleanup.error) throw cleanup.error;
 }
 
-/** Cleanup never hides the upload's own outcome: its failure is returned and thrown last. */
+/** Cleanup never hides the upload's own outcome: its failure is in the result and thrown last. */
 async function cleanUpAfter(
   client: OssClient,
   inputs: ActionInputs,
   deployed: readonly string[] | undefined,
   checkpointDir: string,
   signal: AbortSignal | undefined,
-): Promise<{ result: CleanupResult; error?: Error }> {
-  if (!inputs.deleteOrphans && inputs.abortStaleUploadsMs === undefined) return { result: NO_CLEANUP };
-  try {
-    return { result: await cleanUp({ client, inputs, deployed, checkpointDir, log, signal }) };
-  } catch (e) {
-    return { result: NO_CLEANUP, error: new Error(`cleanup after the upload failed: ${describeError(e)}`) };
-  }
+): Promise<CleanupResult> {
+  if (!inputs.deleteOrphans && inputs.abortStaleUploadsMs === undefined) return NO_CLEANUP;
+  return cleanUp({ client, inputs, deployed, checkpointDir, log, signal });
 }
 
 function clientFor(inputs: ActionInputs, credentials: Credentials | CredentialsProvider): OssClient {

@@ -253,17 +253,16 @@ export async function runCli(io: CliIo): Promise<number> {
   );
   let cleanupFailed = false;
   if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
-    try {
-      await cleanUp({
-        client,
-        inputs,
-        deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
-        checkpointDir: inputs.checkpointDir,
-        log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
-        signal: io.signal,
-      });
-    } catch (e) {
-      io.stderr(`cleanup failed: ${describeError(e)}\n`);
+    const cleanup = await cleanUp({
+      client,
+      inputs,
+      deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
+      checkpointDir: inputs.checkpointDir,
+      log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+      signal: io.signal,
+    });
+    if (cleanup.error) {
+      io.stderr(`${cleanup.error.message}\n`);
       cleanupFailed = true;
     }
   }

@@ -169,4 +169,22 @@ test('delete-orphans at the bucket root needs delete-orphans-force; no matching 
     (await client.listObjects({ bucket: B })).map((o) => o.key),
     ['index.html'],
   );
+
+  // one cleanup refused (no permission to list uploads): the other still runs, and the step says why it failed
+  await client.putObject({ bucket: B, key: 'stale-2.html', body: bufferBody('old') });
+  server.addFault({
+    operation: 'ListMultipartUploads',
+    action: { type: 'error', status: 403, code: 'AccessDenied' },
+  });
+  const partial = await run({ 'delete-orphans-force': 'true', 'abort-stale-uploads': '24h' });
+  assert.equal(partial.code, 1);
+  assert.match(
+    partial.stdout,
+    /::error::cleanup after the upload failed: abort-stale-uploads: AccessDenied \(403\) on ListMultipartUploads test-bucket/,
+  );
+  assert.equal(partial.outputs['deleted-count'], '1');
+  assert.deepEqual(
+    (await client.listObjects({ bucket: B })).map((o) => o.key),
+    ['index.html'],
+  );
 });
