@@ -75722,6 +75722,7 @@ class OssClient {
     endpoint;
     agent;
     credentials;
+    refreshable;
     version;
     retryPolicy;
     onRetry;
@@ -75731,6 +75732,7 @@ class OssClient {
         this.endpoint = resolveEndpoint(opts);
         const creds = opts.credentials;
         this.credentials = typeof creds === 'function' ? creds : () => Promise.resolve(creds);
+        this.refreshable = typeof creds === 'function';
         this.version = opts.signatureVersion ?? 'v4';
         this.retryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
         this.onRetry = opts.onRetry;
@@ -75970,11 +75972,15 @@ class OssClient {
     async send(call) {
         if (call.bucket !== undefined)
             validateBucket(call.bucket);
+        let rejected;
+        let refreshedOnce = false;
         for (let attempt = 1;; attempt++) {
             call.signal?.throwIfAborted();
             let error;
+            const creds = await this.credentials(rejected ? { rejected } : undefined);
+            rejected = undefined;
             try {
-                const res = await this.attempt(call);
+                const res = await this.attempt(call, creds);
                 if (res.status >= 200 && res.status < 300)
                     return res;
                 error = await this.serviceError(call, res);
@@ -75990,6 +75996,12 @@ class OssClient {
                 // the server's clock wins: sign the next attempt with its time
                 this.clockOffsetMs = error.serverTime.getTime() - Date.now();
             }
+            if (error.code === 'SecurityTokenExpired' && this.refreshable && !refreshedOnce) {
+                // our clock said the set was still good; the service's clock wins: one retry with a new set
+                refreshedOnce = true;
+                rejected = creds;
+                continue;
+            }
             if (!error.retryable || attempt >= this.retryPolicy.maxAttempts)
                 throw error;
             const delayMs = error.code === 'RequestTimeTooSkewed' ? 0 : backoffDelayMs(this.retryPolicy, attempt);
@@ -76002,8 +76014,7 @@ class OssClient {
             await sleep(delayMs, call.signal);
         }
     }
-    async attempt(call) {
-        const creds = await this.credentials();
+    async attempt(call, creds) {
         const headers = {};
         for (const [k, v] of Object.entries(call.headers ?? {}))
             headers[k.toLowerCase()] = v;
@@ -76120,9 +76131,12 @@ function refreshingCredentials(fetch, opts = {}) {
         });
         return pending;
     };
-    return async () => {
+    return async (hint) => {
         const t = now();
         if (!current || t >= expiresAt(current))
+            return refresh();
+        // refused by the service: replace it unless another request already has
+        if (hint?.rejected === current)
             return refresh();
         // a set that lives shorter than the margin would be refreshed on every request: half its life at most
         const margin = Math.min(refreshBeforeMs, (expiresAt(current) - fetchedAt) / 2);

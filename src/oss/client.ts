@@ -22,8 +22,11 @@ export interface Credentials {
   expiration?: Date | undefined;
 }
 
-/** Called before every signing, so a provider can refresh temporary credentials. */
-export type CredentialsProvider = () => Promise<Credentials>;
+/**
+ * Called before every signing, so a provider can refresh temporary credentials. `rejected` is a set the
+ * service has just refused as expired: a provider that can, replaces it now instead of at its own schedule.
+ */
+export type CredentialsProvider = (hint?: { rejected?: Credentials }) => Promise<Credentials>;
 
 export interface OssClientOptions {
   credentials: Credentials | CredentialsProvider;
@@ -85,6 +88,7 @@ export class OssClient {
   private readonly endpoint: ResolvedEndpoint;
   private readonly agent: Agent;
   private readonly credentials: CredentialsProvider;
+  private readonly refreshable: boolean;
   private readonly version: 'v4' | 'v1';
   private readonly retryPolicy: RetryPolicy;
   private readonly onRetry: OssClientOptions['onRetry'];
@@ -95,6 +99,7 @@ export class OssClient {
     this.endpoint = resolveEndpoint(opts);
     const creds = opts.credentials;
     this.credentials = typeof creds === 'function' ? creds : () => Promise.resolve(creds);
+    this.refreshable = typeof creds === 'function';
     this.version = opts.signatureVersion ?? 'v4';
     this.retryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
     this.onRetry = opts.onRetry;
@@ -415,11 +420,15 @@ export class OssClient {
   /** Send with retries; resolves with a 2xx answer whose body the caller must consume. */
   private async send(call: Call): Promise<Answer> {
     if (call.bucket !== undefined) validateBucket(call.bucket);
+    let rejected: Credentials | undefined;
+    let refreshedOnce = false;
     for (let attempt = 1; ; attempt++) {
       call.signal?.throwIfAborted();
       let error: OssError;
+      const creds = await this.credentials(rejected ? { rejected } : undefined);
+      rejected = undefined;
       try {
-        const res = await this.attempt(call);
+        const res = await this.attempt(call, creds);
         if (res.status >= 200 && res.status < 300) return res;
         error = await this.serviceError(call, res);
       } catch (e) {
@@ -430,6 +439,12 @@ export class OssClient {
       if (error.code === 'RequestTimeTooSkewed' && error.serverTime) {
         // the server's clock wins: sign the next attempt with its time
         this.clockOffsetMs = error.serverTime.getTime() - Date.now();
+      }
+      if (error.code === 'SecurityTokenExpired' && this.refreshable && !refreshedOnce) {
+        // our clock said the set was still good; the service's clock wins: one retry with a new set
+        refreshedOnce = true;
+        rejected = creds;
+        continue;
       }
       if (!error.retryable || attempt >= this.retryPolicy.maxAttempts) throw error;
       const delayMs = error.code === 'RequestTimeTooSkewed' ? 0 : backoffDelayMs(this.retryPolicy, attempt);
@@ -442,8 +457,7 @@ export class OssClient {
     }
   }
 
-  private async attempt(call: Call): Promise<Answer> {
-    const creds = await this.credentials();
+  private async attempt(call: Call, creds: Credentials): Promise<Answer> {
     const headers: Headers = {};
     for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
     if (call.body) headers['content-length'] = String(call.body.length);

@@ -44,9 +44,11 @@ export function refreshingCredentials(
     return pending;
   };
 
-  return async () => {
+  return async (hint) => {
     const t = now();
     if (!current || t >= expiresAt(current)) return refresh();
+    // refused by the service: replace it unless another request already has
+    if (hint?.rejected === current) return refresh();
     // a set that lives shorter than the margin would be refreshed on every request: half its life at most
     const margin = Math.min(refreshBeforeMs, (expiresAt(current) - fetchedAt) / 2);
     if (t < expiresAt(current) - margin || t < quietUntil) return current;

@@ -1,7 +1,7 @@
 // OIDC sign-in services on 127.0.0.1: an OSS server that knows no static keys, GitHub's ID-token endpoint and
 // an STS that trusts it for one role, adding every set it issues to the OSS server.
 import { startTestServer } from './server.ts';
-import { startIdTokenIssuer, startStsStandIn } from '../../src/server/index.ts';
+import { type ServerOptions, startIdTokenIssuer, startStsStandIn } from '../../src/server/index.ts';
 
 export const ROLE_ARN = 'acs:ram::1234567890123456:role/github-deploy';
 export const PROVIDER_ARN = 'acs:ram::1234567890123456:oidc-provider/GitHub';
@@ -10,8 +10,9 @@ export const PROVIDER_ARN = 'acs:ram::1234567890123456:oidc-provider/GitHub';
 export async function startSignInServices(
   t: { after: (fn: () => Promise<void>) => void },
   lifetimeMs?: number,
+  ossOptions: Partial<ServerOptions> = {},
 ) {
-  const oss = await startTestServer({ credentials: [] });
+  const oss = await startTestServer({ ...ossOptions, credentials: [] });
   t.after(() => oss.close());
   const issuer = await startIdTokenIssuer();
   t.after(() => issuer.close());

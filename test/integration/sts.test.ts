@@ -13,8 +13,12 @@ import {
 } from '../../src/oss/index.ts';
 import { PROVIDER_ARN as PROVIDER, ROLE_ARN as ROLE, startSignInServices } from '../helpers/sign-in.ts';
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, lifetimeMs?: number) {
-  const { oss, issuer, sts } = await startSignInServices(t, lifetimeMs);
+async function setup(
+  t: { after: (fn: () => Promise<void>) => void },
+  lifetimeMs?: number,
+  ossOptions: Parameters<typeof startSignInServices>[2] = {},
+) {
+  const { oss, issuer, sts } = await startSignInServices(t, lifetimeMs, ossOptions);
   const idToken = async (audience = 'sts.aliyuncs.com'): Promise<string> => {
     const res = await fetch(`${issuer.requestUrl}&audience=${encodeURIComponent(audience)}`, {
       headers: { authorization: `Bearer ${issuer.requestToken}` },
@@ -114,4 +118,33 @@ test('a client on refreshing credentials switches to the next set before the fir
     oss.requests.every((r) => r.status === 200),
     'no request was refused as expired',
   );
+});
+
+test("when the server's clock says a set has expired before ours does, the request is retried once with a new set", async (t) => {
+  // the OSS server runs 2.5 s ahead: it refuses each 4 s set after 1.5 s, while our refresh waits 2 s
+  const { oss, sts, idToken } = await setup(t, 4000, { clockOffsetMs: 2500 });
+  const client = clientFor(oss, {
+    credentials: refreshingCredentials(async () =>
+      assumeRoleWithOidc({
+        endpoint: sts.url,
+        roleArn: ROLE,
+        oidcProviderArn: PROVIDER,
+        oidcToken: await idToken(),
+        roleSessionName: 'skewed-clock',
+      }),
+    ),
+  });
+  t.after(() => client.close());
+  const deadline = Date.now() + 3000;
+  for (let n = 0; Date.now() < deadline; n++) {
+    await client.putObject({ bucket: 'test-bucket', key: `k${n}`, body: bufferBody('x') });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const expired = oss.requests.filter((r) => r.code === 'SecurityTokenExpired');
+  assert.ok(expired.length >= 1, 'the server did refuse a set as expired');
+  // every refused request was followed by a success with the next set
+  for (const r of expired) {
+    const after = oss.requests.find((q) => q.key === r.key && q.status === 200);
+    assert.ok(after && after.securityToken !== r.securityToken, r.key);
+  }
 });

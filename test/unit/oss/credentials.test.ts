@@ -81,3 +81,16 @@ test('a failed refresh keeps the working set, retries after a pause, and an expi
   sts.setFail(false);
   assert.equal((await provider()).securityToken, 'token2');
 });
+
+test('a set the service refused is replaced at once, by one fetch however many requests report it', async () => {
+  const clock = { t: 0 };
+  const sts = issuer(60 * MIN, clock);
+  const provider = refreshingCredentials(sts.fetch, { now: () => clock.t });
+  const first = await provider();
+  const next = await Promise.all(Array.from({ length: 10 }, () => provider({ rejected: first })));
+  assert.equal(sts.sets.length, 2);
+  assert.ok(next.every((c) => c.securityToken === 'token2'));
+  // a late report about the old set changes nothing
+  assert.equal((await provider({ rejected: first })).securityToken, 'token2');
+  assert.equal(sts.sets.length, 2);
+});
