@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Crc64, crc64Combine } from '../src/oss/crc64.ts';
+import { closeServer, listen } from '../src/server/http.ts';
 
 interface SinkPart {
   size: number;
@@ -18,7 +19,9 @@ export interface SinkStats {
   bytesReceived: number;
 }
 
-export function startSink(port = 0): Promise<{ url: string; close: () => Promise<void>; stats: SinkStats }> {
+export async function startSink(
+  port = 0,
+): Promise<{ url: string; close: () => Promise<void>; stats: SinkStats }> {
   const uploads = new Map<string, Map<number, SinkPart>>();
   const stats: SinkStats = { partsReceived: 0, bytesReceived: 0 };
 
@@ -119,21 +122,8 @@ export function startSink(port = 0): Promise<{ url: string; close: () => Promise
     });
   });
   server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => {
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const actual = typeof address === 'object' && address ? address.port : port;
-      resolve({
-        url: `http://127.0.0.1:${actual}`,
-        stats,
-        close: () =>
-          new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  const actual = await listen(server, port);
+  return { url: `http://127.0.0.1:${actual}`, stats, close: () => closeServer(server) };
 }
 
 function notFound(res: ServerResponse, code: string): void {

@@ -68152,6 +68152,17 @@ function describe(f) {
     const text = f.ossMessage ? `: ${f.ossMessage}` : '';
     return `${f.code} (${status}) on ${f.operation}${where ? ` ${where}` : ''}${text}${ids ? ` (${ids})` : ''}`;
 }
+/** A request that got no answer (reset, refused, timed out): status 0, the socket's error code. */
+function transportError(e, where) {
+    const err = e;
+    return new OssError({
+        status: 0,
+        code: err.code ?? 'ECONNRESET',
+        ossMessage: err.message,
+        ...where,
+        cause: e,
+    });
+}
 /** Works across bundled copies, where `instanceof` would not. */
 function isOssError(e) {
     return typeof e === 'object' && e !== null && e[BRAND] === true;
@@ -75990,7 +76001,12 @@ class OssClient {
                     throw call.signal.reason;
                 if (isOssError(e))
                     throw e;
-                error = transportError(call, e);
+                error = transportError(e, {
+                    operation: call.operation,
+                    bucket: call.bucket,
+                    key: call.key,
+                    partNumber: call.partNumber,
+                });
             }
             if (error.code === 'RequestTimeTooSkewed' && error.serverTime) {
                 // the server's clock wins: sign the next attempt with its time
@@ -76061,19 +76077,6 @@ class OssClient {
             serverTime,
         });
     }
-}
-function transportError(call, e) {
-    const err = e;
-    return new OssError({
-        status: 0,
-        code: err.code ?? 'ECONNRESET',
-        ossMessage: err.message,
-        operation: call.operation,
-        bucket: call.bucket,
-        key: call.key,
-        partNumber: call.partNumber,
-        cause: e,
-    });
 }
 function statusCode(status) {
     if (status === 404)
@@ -76204,14 +76207,7 @@ async function assumeOnce(r) {
         DurationSeconds: String(r.durationSeconds ?? 3600),
         ...(r.policy ? { Policy: r.policy } : {}),
     });
-    const fail = (status, code, message, requestId, cause) => new OssError({
-        status,
-        code,
-        ossMessage: message,
-        requestId,
-        operation: 'AssumeRoleWithOIDC',
-        cause,
-    });
+    const fail = (status, code, message, requestId) => new OssError({ status, code, ossMessage: message, requestId, operation: 'AssumeRoleWithOIDC' });
     let status;
     let text;
     try {
@@ -76229,8 +76225,7 @@ async function assumeOnce(r) {
     catch (e) {
         if (r.signal?.aborted)
             throw r.signal.reason;
-        const err = e;
-        throw fail(0, err.code ?? 'ECONNRESET', err.message, undefined, e);
+        throw transportError(e, { operation: 'AssumeRoleWithOIDC' });
     }
     let answer;
     try {
@@ -77658,7 +77653,7 @@ async function findOrphans(s) {
     const objects = await s.client.listObjects({
         bucket: s.bucket,
         prefix: s.prefix,
-        ...(s.signal ? { signal: s.signal } : {}),
+        signal: s.signal,
     });
     return objects
         .filter((o) => !s.keep.has(o.key) && !(o.key.endsWith('/') && o.size === 0))
@@ -77672,7 +77667,7 @@ async function deleteOrphans(o) {
     const { deleted } = await o.client.deleteObjects({
         bucket: o.bucket,
         keys: [...o.keys],
-        ...(o.signal ? { signal: o.signal } : {}),
+        signal: o.signal,
     });
     const confirmed = new Set(deleted);
     const missing = o.keys.filter((k) => !confirmed.has(k));
@@ -77707,11 +77702,11 @@ async function checkpointedUploadIds(dir, bucket) {
 }
 /** Unfinished uploads under `prefix` initiated more than `olderThanMs` ago and not in `owned`. */
 async function findStaleUploads(o) {
-    const cutoff = (o.now ?? new Date()).getTime() - o.olderThanMs;
+    const cutoff = Date.now() - o.olderThanMs;
     const uploads = await o.client.listMultipartUploads({
         bucket: o.bucket,
         prefix: o.prefix,
-        ...(o.signal ? { signal: o.signal } : {}),
+        signal: o.signal,
     });
     return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
 }
@@ -77728,7 +77723,7 @@ async function abortUploads(o) {
                 bucket: o.bucket,
                 key: u.key,
                 uploadId: u.uploadId,
-                ...(o.signal ? { signal: o.signal } : {}),
+                signal: o.signal,
             });
         }
         catch (error) {
@@ -85096,8 +85091,8 @@ function cleanupLines(c) {
             .join(', ')}${keys.length > 20 ? `, and ${keys.length - 20} more` : ''}`;
     if (c.orphansSkipped)
         lines.push(`Orphans not deleted: ${c.orphansSkipped}.`);
-    else if (c.orphans.length > 0 || c.deleted > 0)
-        lines.push(`${c.orphans.length} orphan(s) ${c.dryRun ? 'would be deleted' : 'deleted'}${listed(c.orphans)}`);
+    else if (c.orphans.length > 0)
+        lines.push(`${c.orphans.length} orphan(s) ${would}deleted${listed(c.orphans)}`);
     if (c.stale.length > 0)
         lines.push(`${c.stale.length} stale upload(s) ${would}aborted${listed(c.stale.map((u) => u.key))}${c.abortFailures.length ? ` (${c.abortFailures.length} could not be aborted)` : ''}`);
     return lines;
@@ -85246,14 +85241,11 @@ async function abortStale(o, olderThanMs, result) {
     log.info(`${result.stale.length} unfinished upload(s) under ${where(inputs)} older than ${formatDuration(olderThanMs)}${inputs.dryRun ? ' (dry run: none aborted)' : `, ${result.aborted} aborted`}`);
 }
 async function removeOrphans(o, result) {
-    const { client, inputs, log } = o;
-    if (o.deployed === undefined) {
-        result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
-    }
-    else if (o.deployed.length === 0) {
-        result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
-    }
-    if (result.orphansSkipped || o.deployed === undefined) {
+    const { client, inputs, log, deployed } = o;
+    if (!deployed || deployed.length === 0) {
+        result.orphansSkipped = deployed
+            ? 'no files were found, and an empty deploy would delete everything'
+            : 'an upload failed, so the deploy is incomplete';
         log.warning(`delete-orphans: nothing deleted under ${where(inputs)}: ${result.orphansSkipped}`);
         return;
     }
@@ -85261,7 +85253,7 @@ async function removeOrphans(o, result) {
         client,
         bucket: inputs.bucket,
         prefix: destinationPrefix(inputs.destination),
-        keep: new Set(o.deployed),
+        keep: new Set(deployed),
         signal: o.signal,
     });
     for (const key of result.orphans)

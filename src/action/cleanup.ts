@@ -127,13 +127,11 @@ async function abortStale(o: CleanupRun, olderThanMs: number, result: CleanupRes
 }
 
 async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void> {
-  const { client, inputs, log } = o;
-  if (o.deployed === undefined) {
-    result.orphansSkipped = 'an upload failed, so the deploy is incomplete';
-  } else if (o.deployed.length === 0) {
-    result.orphansSkipped = 'no files were found, and an empty deploy would delete everything';
-  }
-  if (result.orphansSkipped || o.deployed === undefined) {
+  const { client, inputs, log, deployed } = o;
+  if (!deployed || deployed.length === 0) {
+    result.orphansSkipped = deployed
+      ? 'no files were found, and an empty deploy would delete everything'
+      : 'an upload failed, so the deploy is incomplete';
     log.warning(`delete-orphans: nothing deleted under ${where(inputs)}: ${result.orphansSkipped}`);
     return;
   }
@@ -141,7 +139,7 @@ async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void
     client,
     bucket: inputs.bucket,
     prefix: destinationPrefix(inputs.destination),
-    keep: new Set(o.deployed),
+    keep: new Set(deployed),
     signal: o.signal,
   });
   for (const key of result.orphans) log.info(`${would(inputs)}delete orphan ${key}`);

@@ -141,10 +141,8 @@ export function cleanupLines(c: CleanupResult): string[] {
           .map((k) => `\`${k}\``)
           .join(', ')}${keys.length > 20 ? `, and ${keys.length - 20} more` : ''}`;
   if (c.orphansSkipped) lines.push(`Orphans not deleted: ${c.orphansSkipped}.`);
-  else if (c.orphans.length > 0 || c.deleted > 0)
-    lines.push(
-      `${c.orphans.length} orphan(s) ${c.dryRun ? 'would be deleted' : 'deleted'}${listed(c.orphans)}`,
-    );
+  else if (c.orphans.length > 0)
+    lines.push(`${c.orphans.length} orphan(s) ${would}deleted${listed(c.orphans)}`);
   if (c.stale.length > 0)
     lines.push(
       `${c.stale.length} stale upload(s) ${would}aborted${listed(c.stale.map((u) => u.key))}${c.abortFailures.length ? ` (${c.abortFailures.length} could not be aborted)` : ''}`,

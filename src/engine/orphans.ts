@@ -22,7 +22,7 @@ export async function findOrphans(s: OrphanSearch): Promise<string[]> {
   const objects = await s.client.listObjects({
     bucket: s.bucket,
     prefix: s.prefix,
-    ...(s.signal ? { signal: s.signal } : {}),
+    signal: s.signal,
   });
   return objects
     .filter((o) => !s.keep.has(o.key) && !(o.key.endsWith('/') && o.size === 0))
@@ -41,7 +41,7 @@ export async function deleteOrphans(o: {
   const { deleted } = await o.client.deleteObjects({
     bucket: o.bucket,
     keys: [...o.keys],
-    ...(o.signal ? { signal: o.signal } : {}),
+    signal: o.signal,
   });
   const confirmed = new Set(deleted);
   const missing = o.keys.filter((k) => !confirmed.has(k));

@@ -34,14 +34,13 @@ export async function findStaleUploads(o: {
   prefix: string;
   olderThanMs: number;
   owned: ReadonlySet<string>;
-  now?: Date;
   signal?: AbortSignal | undefined;
 }): Promise<StaleUpload[]> {
-  const cutoff = (o.now ?? new Date()).getTime() - o.olderThanMs;
+  const cutoff = Date.now() - o.olderThanMs;
   const uploads = await o.client.listMultipartUploads({
     bucket: o.bucket,
     prefix: o.prefix,
-    ...(o.signal ? { signal: o.signal } : {}),
+    signal: o.signal,
   });
   return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
 }
@@ -67,7 +66,7 @@ export async function abortUploads(o: {
             bucket: o.bucket,
             key: u.key,
             uploadId: u.uploadId,
-            ...(o.signal ? { signal: o.signal } : {}),
+            signal: o.signal,
           });
         } catch (error) {
           if (o.signal?.aborted) throw error;

@@ -7,7 +7,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { type Body, bufferBody } from './body.ts';
 import { parseCrc64 } from './crc64.ts';
 import { type ResolvedEndpoint, originFor, pathFor, resolveEndpoint, validateBucket } from './endpoint.ts';
-import { OssError, isOssError } from './errors.ts';
+import { OssError, isOssError, transportError } from './errors.ts';
 import type { OssOperation } from './operations.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
 import { signV1 } from './signer-v1.ts';
@@ -133,7 +133,7 @@ export class OssClient {
     key: string;
     body: Body;
     headers?: Headers;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<{
     etag: string;
     crc64?: bigint | undefined;
@@ -148,7 +148,11 @@ export class OssClient {
     };
   }
 
-  async headObject(o: { bucket: string; key: string; signal?: AbortSignal }): Promise<ObjectInfo> {
+  async headObject(o: {
+    bucket: string;
+    key: string;
+    signal?: AbortSignal | undefined;
+  }): Promise<ObjectInfo> {
     const res = await this.send({ operation: 'HeadObject', method: 'HEAD', ...o });
     await res.body.dump();
     return objectInfo(res.headers);
@@ -157,13 +161,13 @@ export class OssClient {
   async getObject(o: {
     bucket: string;
     key: string;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<ObjectInfo & { body: Answer['body'] }> {
     const res = await this.send({ operation: 'GetObject', method: 'GET', ...o });
     return { ...objectInfo(res.headers), body: res.body };
   }
 
-  async deleteObject(o: { bucket: string; key: string; signal?: AbortSignal }): Promise<void> {
+  async deleteObject(o: { bucket: string; key: string; signal?: AbortSignal | undefined }): Promise<void> {
     await (await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o })).body.dump();
   }
 
@@ -173,7 +177,7 @@ export class OssClient {
     bucket: string;
     key: string;
     headers?: Headers;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<{
     uploadId: string;
   }> {
@@ -194,7 +198,7 @@ export class OssClient {
     uploadId: string;
     partNumber: number;
     body: Body;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<{ etag: string; crc64?: bigint | undefined }> {
     const res = await this.send({
       operation: 'UploadPart',
@@ -216,7 +220,7 @@ export class OssClient {
     uploadId: string;
     parts: ReadonlyArray<{ partNumber: number; etag: string }>;
     headers?: Headers;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<{ etag: string; crc64?: bigint | undefined; location?: string | undefined }> {
     const res = await this.send({
       operation: 'CompleteMultipartUpload',
@@ -237,7 +241,12 @@ export class OssClient {
   }
 
   /** Every part of an upload, following the pages. */
-  async listParts(o: { bucket: string; key: string; uploadId: string; signal?: AbortSignal }): Promise<
+  async listParts(o: {
+    bucket: string;
+    key: string;
+    uploadId: string;
+    signal?: AbortSignal | undefined;
+  }): Promise<
     Array<{
       partNumber: number;
       etag: string;
@@ -276,7 +285,7 @@ export class OssClient {
     bucket: string;
     key: string;
     uploadId: string;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<void> {
     const res = await this.send({
       operation: 'AbortMultipartUpload',
@@ -293,7 +302,7 @@ export class OssClient {
   async listMultipartUploads(o: {
     bucket: string;
     prefix?: string;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
     const uploads = [];
     let keyMarker = '';
@@ -329,7 +338,7 @@ export class OssClient {
   async listObjects(o: {
     bucket: string;
     prefix?: string;
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date }>> {
     const objects = [];
     let token: string | undefined;
@@ -363,7 +372,7 @@ export class OssClient {
   async deleteObjects(o: {
     bucket: string;
     keys: string[];
-    signal?: AbortSignal;
+    signal?: AbortSignal | undefined;
   }): Promise<{ deleted: string[] }> {
     const deleted: string[] = [];
     for (let i = 0; i < o.keys.length; i += 1000) {
@@ -385,7 +394,7 @@ export class OssClient {
     return { deleted };
   }
 
-  async putBucket(o: { bucket: string; signal?: AbortSignal }): Promise<void> {
+  async putBucket(o: { bucket: string; signal?: AbortSignal | undefined }): Promise<void> {
     await (await this.send({ operation: 'PutBucket', method: 'PUT', ...o })).body.dump();
   }
 
@@ -434,7 +443,12 @@ export class OssClient {
       } catch (e) {
         if (call.signal?.aborted) throw call.signal.reason;
         if (isOssError(e)) throw e;
-        error = transportError(call, e);
+        error = transportError(e, {
+          operation: call.operation,
+          bucket: call.bucket,
+          key: call.key,
+          partNumber: call.partNumber,
+        });
       }
       if (error.code === 'RequestTimeTooSkewed' && error.serverTime) {
         // the server's clock wins: sign the next attempt with its time
@@ -500,20 +514,6 @@ export class OssClient {
       serverTime,
     });
   }
-}
-
-function transportError(call: Call, e: unknown): OssError {
-  const err = e as NodeJS.ErrnoException;
-  return new OssError({
-    status: 0,
-    code: err.code ?? 'ECONNRESET',
-    ossMessage: err.message,
-    operation: call.operation,
-    bucket: call.bucket,
-    key: call.key,
-    partNumber: call.partNumber,
-    cause: e,
-  });
 }
 
 function statusCode(status: number): string {

@@ -120,6 +120,21 @@ function describe(f: OssErrorFields): string {
   return `${f.code} (${status}) on ${f.operation}${where ? ` ${where}` : ''}${text}${ids ? ` (${ids})` : ''}`;
 }
 
+/** A request that got no answer (reset, refused, timed out): status 0, the socket's error code. */
+export function transportError(
+  e: unknown,
+  where: Pick<OssErrorFields, 'operation' | 'bucket' | 'key' | 'partNumber'>,
+): OssError {
+  const err = e as NodeJS.ErrnoException;
+  return new OssError({
+    status: 0,
+    code: err.code ?? 'ECONNRESET',
+    ossMessage: err.message,
+    ...where,
+    cause: e,
+  });
+}
+
 /** Works across bundled copies, where `instanceof` would not. */
 export function isOssError(e: unknown): e is OssError {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;

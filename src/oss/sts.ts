@@ -4,7 +4,7 @@
  */
 import { request } from 'undici';
 import type { Credentials } from './client.ts';
-import { OssError, isOssError } from './errors.ts';
+import { OssError, isOssError, transportError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
 
 export const DEFAULT_STS_ENDPOINT = 'https://sts.aliyuncs.com';
@@ -76,15 +76,8 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
     DurationSeconds: String(r.durationSeconds ?? 3600),
     ...(r.policy ? { Policy: r.policy } : {}),
   });
-  const fail = (status: number, code: string, message: string, requestId?: string, cause?: unknown) =>
-    new OssError({
-      status,
-      code,
-      ossMessage: message,
-      requestId,
-      operation: 'AssumeRoleWithOIDC',
-      cause,
-    });
+  const fail = (status: number, code: string, message: string, requestId?: string) =>
+    new OssError({ status, code, ossMessage: message, requestId, operation: 'AssumeRoleWithOIDC' });
   let status: number;
   let text: string;
   try {
@@ -100,8 +93,7 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
     text = await res.body.text();
   } catch (e) {
     if (r.signal?.aborted) throw r.signal.reason;
-    const err = e as NodeJS.ErrnoException;
-    throw fail(0, err.code ?? 'ECONNRESET', err.message, undefined, e);
+    throw transportError(e, { operation: 'AssumeRoleWithOIDC' });
   }
   let answer: StsAnswer;
   try {

@@ -4,11 +4,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { XMLParser } from 'fast-xml-parser';
 import type { OssOperation } from '../oss/operations.ts';
 import { type ReceivedRequest, type ServerCredential, verifyRequest } from './auth.ts';
 import { type FaultAction, type FaultRule, Faults } from './faults.ts';
+import { closeServer, collectBody, listen, sendJson } from './http.ts';
 import { type StoredObject, Store } from './store.ts';
 
 /** What this server answers: every OSS operation; STS has its own stand-in (sts.ts). */
@@ -187,14 +187,9 @@ function parseTarget(req: IncomingMessage, suffix: string): Parsed {
 }
 
 async function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(400, 'InvalidArgument', 'Request body too large.');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  const body = await collectBody(req, limit);
+  if (!body) throw new HttpError(400, 'InvalidArgument', 'Request body too large.');
+  return body;
 }
 
 /** Start the server; resolves once it listens. */
@@ -291,7 +286,8 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
       };
       const auth = verifyRequest(received, credentials);
       if (!auth.ok) throw new HttpError(auth.status, auth.code, auth.message);
-      record.accessKeyId = auth.accessKeyId;
+      const { credential } = auth;
+      record.accessKeyId = credential.accessKeyId;
       if (
         Math.abs(auth.date.getTime() - now().getTime()) > MAX_SKEW_MS ||
         Number.isNaN(auth.date.getTime())
@@ -303,8 +299,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           tag('RequestTime', auth.date.toISOString()) + tag('ServerTime', now().toISOString()),
         );
       }
-      const credential = credentials.find((c) => c.accessKeyId === auth.accessKeyId);
-      if (credential?.securityToken !== undefined) {
+      if (credential.securityToken !== undefined) {
         if (headers['x-oss-security-token'] !== credential.securityToken)
           throw new HttpError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.');
         if (credential.expiration && now() >= credential.expiration)
@@ -654,9 +649,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
 
   const admin = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const json = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
+    const json = (status: number, body: unknown): void => sendJson(res, status, body);
     const body = (await readBody(req)).toString('utf8');
     if (url.pathname === '/_oss/faults' && req.method === 'POST') {
       const rule = JSON.parse(body) as FaultRule & { times?: number | null };
@@ -682,11 +675,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
     handle(req, res).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, opts.port, opts.host);
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
@@ -697,11 +686,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
     createBucket: (name) => store.createBucket(name),
     addCredential: (credential) => void credentials.push(credential),
     ageUploads: (ms) => store.ageUploads(ms),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 

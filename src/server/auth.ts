@@ -26,7 +26,7 @@ export interface ReceivedRequest {
 }
 
 export type AuthResult =
-  | { ok: true; accessKeyId: string; date: Date }
+  | { ok: true; credential: ServerCredential; date: Date }
   | { ok: false; status: number; code: string; message: string; date?: Date };
 
 // RFC 3986 percent-encoding of every byte outside the unreserved set
@@ -182,7 +182,7 @@ export function verifyRequest(r: ReceivedRequest, credentials: readonly ServerCr
         date,
       };
     }
-    return { ok: true, accessKeyId: ak, date };
+    return { ok: true, credential: cred, date };
   }
   const v1 = /^OSS ([^:]+):(.+)$/.exec(auth);
   if (!v1) return denied('InvalidArgument', 'Authorization header is malformed.', 400);
@@ -204,5 +204,5 @@ export function verifyRequest(r: ReceivedRequest, credentials: readonly ServerCr
       date,
     };
   }
-  return { ok: true, accessKeyId: cred.accessKeyId, date };
+  return { ok: true, credential: cred, date };
 }

@@ -4,9 +4,9 @@
  * real one needs, and each set of credentials it issues is added to the OSS server, token and expiry included.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import type { ServerCredential } from './auth.ts';
+import { closeServer, collectBody, listen, sendJson } from './http.ts';
 
 export interface IdTokenClaims {
   iss: string;
@@ -58,33 +58,6 @@ export interface StsOptions {
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const SESSION_NAME = /^[\w.@-]{2,64}$/;
 
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () =>
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    );
-  });
-}
-
-function closer(server: Server): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-async function bodyText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 
 export async function startIdTokenIssuer(o: { lifetimeMs?: number } = {}): Promise<IdTokenIssuer> {
@@ -95,7 +68,7 @@ export async function startIdTokenIssuer(o: { lifetimeMs?: number } = {}): Promi
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://issuer');
     if (url.pathname !== '/token' || req.headers.authorization !== `Bearer ${requestToken}`)
-      return json(res, 401, { message: 'Bad credentials' });
+      return sendJson(res, 401, { message: 'Bad credentials' });
     const now = Math.floor(Date.now() / 1000);
     const claims: IdTokenClaims = {
       iss: ISSUER,
@@ -107,9 +80,9 @@ export async function startIdTokenIssuer(o: { lifetimeMs?: number } = {}): Promi
     };
     issued.push(claims);
     const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-    json(res, 200, { count: 1, value: `${unsigned}.${sign(unsigned)}` });
+    sendJson(res, 200, { count: 1, value: `${unsigned}.${sign(unsigned)}` });
   });
-  const url = await listen(server);
+  const url = `http://127.0.0.1:${await listen(server)}`;
   return {
     // the runner's URL already carries a query, which is why getIDToken appends with `&`
     requestUrl: `${url}/token?api-version=2.0`,
@@ -120,7 +93,7 @@ export async function startIdTokenIssuer(o: { lifetimeMs?: number } = {}): Promi
       if (!head || !payload || !sig || sign(`${head}.${payload}`) !== sig) return undefined;
       return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as IdTokenClaims;
     },
-    close: closer(server),
+    close: () => closeServer(server),
   };
 }
 
@@ -131,14 +104,20 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://sts');
       const query = Object.fromEntries(url.searchParams);
-      const form = Object.fromEntries(new URLSearchParams(await bodyText(req)));
+      const body = await collectBody(req, 1024 * 1024);
+      const form = Object.fromEntries(new URLSearchParams(body?.toString('utf8') ?? ''));
       const record: StsRecord = { status: 0, query, form };
       requests.push(record);
       const requestId = randomBytes(8).toString('hex').toUpperCase();
       const refuse = (status: number, code: string, message: string): void => {
         record.status = status;
         record.code = code;
-        json(res, status, { RequestId: requestId, HostId: 'sts.aliyuncs.com', Code: code, Message: message });
+        sendJson(res, status, {
+          RequestId: requestId,
+          HostId: 'sts.aliyuncs.com',
+          Code: code,
+          Message: message,
+        });
       };
       const p = { ...query, ...form };
       if (req.method !== 'POST') return refuse(400, 'InvalidParameter', 'use POST');
@@ -174,7 +153,7 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
       issued.push(credential);
       o.oss.addCredential(credential);
       record.status = 200;
-      json(res, 200, {
+      sendJson(res, 200, {
         RequestId: requestId,
         AssumedRoleUser: { Arn: `${o.roleArn}/${p.RoleSessionName}`, AssumedRoleId: `3${requestId}` },
         OIDCTokenInfo: { Issuer: claims.iss, Subject: claims.sub, ClientIds: claims.aud },
@@ -187,5 +166,10 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
       });
     })().catch(() => res.destroy());
   });
-  return { url: await listen(server), requests, issued, close: closer(server) };
+  return {
+    url: `http://127.0.0.1:${await listen(server)}`,
+    requests,
+    issued,
+    close: () => closeServer(server),
+  };
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { closeServer, listen } from '../../src/server/http.ts';
 import {
   BlobSASPermissions,
   BlobServiceClient,
@@ -177,8 +178,7 @@ export async function startCacheService(): Promise<CacheService> {
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => answer(res, 500, { code: 'internal', msg: String(e) }));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server);
 
   return {
     env: {
@@ -198,8 +198,7 @@ export async function startCacheService(): Promise<CacheService> {
       failure = kind;
     },
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
       azurite.child.kill('SIGTERM');
       await new Promise((r) => azurite.child.once('exit', r));
       await rm(dir, { recursive: true, force: true });
