@@ -85594,7 +85594,7 @@ async function runCli(io) {
         outcomes = await uploadFiles(uploadItems(files), {
             client,
             ...uploadSettings(inputs, inputs.checkpointDir),
-            ...(io.signal ? { signal: io.signal } : {}),
+            signal: io.signal,
             onProgress: (e) => {
                 bar?.onProgress(e);
                 lines?.onProgress(e);

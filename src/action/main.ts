@@ -106,7 +106,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     outcomes = await uploadFiles(uploadItems(files), {
       client,
       ...uploadSettings(inputs, checkpointDir),
-      ...(deps.signal ? { signal: deps.signal } : {}),
+      signal: deps.signal,
       onProgress: reporter.onProgress,
       onNotice: (m) => core.info(m),
       onFileDone: (o) => reportFile(o, deps.signal),

@@ -219,7 +219,7 @@ export async function runCli(io: CliIo): Promise<number> {
     outcomes = await uploadFiles(uploadItems(files), {
       client,
       ...uploadSettings(inputs, inputs.checkpointDir),
-      ...(io.signal ? { signal: io.signal } : {}),
+      signal: io.signal,
       onProgress: (e) => {
         bar?.onProgress(e);
         lines?.onProgress(e);

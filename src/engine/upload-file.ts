@@ -67,7 +67,7 @@ export interface UploadFileOptions {
   /** Object headers: Content-Type, Cache-Control, x-oss-meta-*, x-oss-forbid-overwrite, ... */
   headers?: Record<string, string>;
   /** Cancels the upload: no new parts, in-flight requests aborted, checkpoint flushed. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Byte-level progress, called synchronously and often; throttle in the caller. */
   onProgress?: ProgressListener;
   /** Things worth telling a person: a discarded checkpoint, a part sent again, a missing CRC header. */
