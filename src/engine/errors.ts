@@ -1,6 +1,6 @@
 /** Errors of the upload engine; each names what failed and whether the upload can continue later. */
 
-const BRAND = Symbol.for('oss-resumable-upload.error');
+const BRAND = Symbol.for('oss-resumable-upload.upload-error');
 
 /** A caller's option is out of range; thrown before any file handle or request. */
 export class InvalidArgumentError extends Error {

@@ -5,7 +5,7 @@
  */
 import type { OssOperation } from './operations.ts';
 
-const BRAND = Symbol.for('oss-resumable-upload.error');
+const BRAND = Symbol.for('oss-resumable-upload.oss-error');
 
 // codes that a retry can cure; everything else with a 4xx status is the caller's to fix
 const RETRYABLE_CODES = new Set([

@@ -7,6 +7,10 @@ import { startTestServer } from './server.ts';
 import { tempDir } from './files.ts';
 
 const DIST = join(import.meta.dirname, '../../dist');
+const SOURCE = join(import.meta.dirname, '../../src/action');
+
+/** Which build a step runs: the committed bundle (as the runner does) or the TypeScript sources directly. */
+export type StepBuild = 'dist' | 'source';
 
 export interface StepResult {
   code: number | null;
@@ -88,8 +92,12 @@ export function runStep(
   job: JobFiles,
   env: Record<string, string>,
   onLine?: (line: string, stop: (signal: NodeJS.Signals) => void, pid: number | undefined) => void,
+  build: StepBuild = 'dist',
 ): Promise<StepResult> {
-  const entry = join(DIST, step === 'main' ? 'index.js' : 'post.js');
+  const entry =
+    build === 'dist'
+      ? join(DIST, step === 'main' ? 'index.js' : 'post.js')
+      : join(SOURCE, step === 'main' ? 'index.ts' : 'post-entry.ts');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [entry], {
       cwd: job.workspace,
@@ -117,16 +125,17 @@ export async function runJob(
   job: JobFiles,
   env: Record<string, string>,
   onLine?: (line: string, stop: (signal: NodeJS.Signals) => void) => void,
+  build: StepBuild = 'dist',
 ): Promise<{
   main: StepResult;
   post: StepResult;
   outputs: Record<string, string>;
   state: Record<string, string>;
 }> {
-  const main = await runStep('main', job, env, onLine);
+  const main = await runStep('main', job, env, onLine, build);
   const state = parseCommandFile(await readFile(job.state, 'utf8'));
   const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]));
-  const post = await runStep('post', job, { ...env, ...stateEnv });
+  const post = await runStep('post', job, { ...env, ...stateEnv }, undefined, build);
   const outputs = parseCommandFile(await readFile(job.output, 'utf8'));
   return { main, post, outputs, state };
 }
@@ -137,9 +146,10 @@ export async function mainOnly(
   ws: string,
   inputs: Record<string, string>,
   env: Record<string, string> = {},
+  build: StepBuild = 'dist',
 ) {
   const job = await newJob(dir, ws);
-  return runStep('main', job, { ...inputEnv(inputs), ...env });
+  return runStep('main', job, { ...inputEnv(inputs), ...env }, undefined, build);
 }
 
 /**
