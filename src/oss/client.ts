@@ -171,6 +171,70 @@ export class OssClient {
     await (await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o })).body.dump();
   }
 
+  /**
+   * Copy the object onto itself with new headers (`x-oss-metadata-directive: REPLACE`): headers not given
+   * are dropped. OSS takes CopyObject for objects under 1 GB; larger ones go through UploadPartCopy.
+   */
+  async copyObject(o: {
+    bucket: string;
+    key: string;
+    headers?: Headers | undefined;
+    signal?: AbortSignal | undefined;
+  }): Promise<{ etag: string; crc64?: bigint | undefined; requestId: string }> {
+    const { xml, headers } = await this.sendXmlAnswer({
+      operation: 'CopyObject',
+      method: 'PUT',
+      bucket: o.bucket,
+      key: o.key,
+      headers: {
+        ...o.headers,
+        'x-oss-copy-source': copySource(o.bucket, o.key),
+        'x-oss-metadata-directive': 'REPLACE',
+      },
+      signal: o.signal,
+    });
+    return {
+      etag: str(xml.ETag) ?? headers.etag ?? '',
+      crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
+      requestId: headers['x-oss-request-id'] ?? '',
+    };
+  }
+
+  async getObjectAcl(o: { bucket: string; key: string; signal?: AbortSignal | undefined }): Promise<string> {
+    const xml = await this.sendXml({
+      operation: 'GetObjectAcl',
+      method: 'GET',
+      bucket: o.bucket,
+      key: o.key,
+      query: { acl: null },
+      signal: o.signal,
+    });
+    const acl = xml.AccessControlList as Record<string, unknown> | undefined;
+    const grant = str(acl?.Grant);
+    if (!grant) throw this.malformed('GetObjectAcl', o, 'no AccessControlList/Grant in the answer');
+    return grant;
+  }
+
+  /** `acl`: default, private, public-read or public-read-write. */
+  async putObjectAcl(o: {
+    bucket: string;
+    key: string;
+    acl: string;
+    signal?: AbortSignal | undefined;
+  }): Promise<void> {
+    if (!OBJECT_ACLS.includes(o.acl))
+      throw new Error(`putObjectAcl: acl ${JSON.stringify(o.acl)} is not one of ${OBJECT_ACLS.join(', ')}`);
+    await this.sendEmpty({
+      operation: 'PutObjectAcl',
+      method: 'PUT',
+      bucket: o.bucket,
+      key: o.key,
+      query: { acl: null },
+      headers: { 'x-oss-object-acl': o.acl },
+      signal: o.signal,
+    });
+  }
+
   // --- multipart -----------------------------------------------------------------------------
 
   async initiateMultipartUpload(o: {
@@ -212,6 +276,40 @@ export class OssClient {
     });
     await res.body.dump();
     return { etag: res.headers.etag ?? '', crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']) };
+  }
+
+  /** A part copied from bytes `range.start` .. `range.start + range.length - 1` of `sourceKey` in the same bucket. */
+  async uploadPartCopy(o: {
+    bucket: string;
+    key: string;
+    uploadId: string;
+    partNumber: number;
+    sourceKey: string;
+    range: { start: number; length: number };
+    signal?: AbortSignal | undefined;
+  }): Promise<{ etag: string; crc64?: bigint | undefined }> {
+    const { start, length } = o.range;
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 1)
+      throw new Error(
+        `uploadPartCopy: range ${JSON.stringify(o.range)} needs an integer start >= 0 and length >= 1`,
+      );
+    const { xml, headers } = await this.sendXmlAnswer({
+      operation: 'UploadPartCopy',
+      method: 'PUT',
+      bucket: o.bucket,
+      key: o.key,
+      partNumber: o.partNumber,
+      query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
+      headers: {
+        'x-oss-copy-source': copySource(o.bucket, o.sourceKey),
+        'x-oss-copy-source-range': `bytes=${start}-${start + length - 1}`,
+      },
+      signal: o.signal,
+    });
+    return {
+      etag: str(xml.ETag) ?? headers.etag ?? '',
+      crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
+    };
   }
 
   async completeMultipartUpload(o: {
@@ -401,12 +499,22 @@ export class OssClient {
   // --- the pipeline --------------------------------------------------------------------------
 
   private async sendXml(call: Call): Promise<Record<string, unknown>> {
+    return (await this.sendXmlAnswer(call)).xml;
+  }
+
+  private async sendXmlAnswer(call: Call): Promise<{ xml: Record<string, unknown>; headers: Headers }> {
     const res = await this.send(call);
     const text = await res.body.text();
     const xml = parseXml(text);
     if (!xml)
       throw this.malformed(call.operation, call, 'the answer is not XML', res.headers['x-oss-request-id']);
-    return xml;
+    return { xml, headers: res.headers };
+  }
+
+  private async sendEmpty(call: Call): Promise<Headers> {
+    const res = await this.send(call);
+    await res.body.dump();
+    return res.headers;
   }
 
   private malformed(
@@ -514,6 +622,13 @@ export class OssClient {
       serverTime,
     });
   }
+}
+
+const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
+
+/** `x-oss-copy-source`: the bucket and the URL-encoded key. */
+function copySource(bucket: string, key: string): string {
+  return `/${bucket}/${uriEncode(key, true)}`;
 }
 
 function statusCode(status: number): string {

@@ -13,6 +13,10 @@ export const OSS_OPERATIONS = [
   'ListObjects',
   'DeleteMultipleObjects',
   'PutBucket',
+  'CopyObject',
+  'UploadPartCopy',
+  'GetObjectAcl',
+  'PutObjectAcl',
   // Alibaba Cloud STS, the one call made beside OSS: temporary credentials for OIDC sign-in
   'AssumeRoleWithOIDC',
 ] as const;

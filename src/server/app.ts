@@ -34,6 +34,8 @@ export interface ServerOptions {
   virtualHostSuffix?: string;
   /** Largest page a listing answers (OSS: 1,000); smaller values let tests cross pages cheaply. @default 1000 */
   pageLimit?: number;
+  /** CopyObject refuses sources of this size or more (OSS: 1 GB; larger ones need UploadPartCopy). @default 1 GiB */
+  copyObjectLimit?: number;
 }
 
 export interface RequestRecord {
@@ -158,13 +160,16 @@ function parseTarget(req: IncomingMessage, suffix: string): Parsed {
   const m = req.method ?? 'GET';
   const has = (k: string): boolean => params.has(k);
   let operation: Parsed['operation'] = 'Unknown';
+  const copy = req.headers['x-oss-copy-source'] !== undefined;
   if (bucket && key !== undefined) {
     if (m === 'POST' && has('uploads')) operation = 'InitiateMultipartUpload';
-    else if (m === 'PUT' && has('uploadId')) operation = 'UploadPart';
+    else if (m === 'PUT' && has('acl')) operation = 'PutObjectAcl';
+    else if (m === 'GET' && has('acl')) operation = 'GetObjectAcl';
+    else if (m === 'PUT' && has('uploadId')) operation = copy ? 'UploadPartCopy' : 'UploadPart';
     else if (m === 'POST' && has('uploadId')) operation = 'CompleteMultipartUpload';
     else if (m === 'GET' && has('uploadId')) operation = 'ListParts';
     else if (m === 'DELETE' && has('uploadId')) operation = 'AbortMultipartUpload';
-    else if (m === 'PUT') operation = 'PutObject';
+    else if (m === 'PUT') operation = copy ? 'CopyObject' : 'PutObject';
     else if (m === 'GET') operation = 'GetObject';
     else if (m === 'HEAD') operation = 'HeadObject';
     else if (m === 'DELETE') operation = 'DeleteObject';
@@ -186,6 +191,38 @@ function parseTarget(req: IncomingMessage, suffix: string): Parsed {
   };
 }
 
+const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
+
+function partNumberOf(target: Parsed): number {
+  const n = target.partNumber ?? NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 10000) {
+    throw new HttpError(
+      400,
+      'InvalidArgument',
+      'Part number must be an integer between 1 and 10000, inclusive.',
+    );
+  }
+  return n;
+}
+
+function aclOf(headers: Record<string, string>): string {
+  const acl = headers['x-oss-object-acl'] ?? '';
+  if (!OBJECT_ACLS.includes(acl))
+    throw new HttpError(400, 'InvalidArgument', `The ACL ${JSON.stringify(acl)} is not valid.`);
+  return acl;
+}
+
+/** `x-oss-copy-source-range: bytes=a-b` within an object of `size` bytes; the whole object without one. */
+function copyRange(header: string | undefined, size: number): { start: number; end: number } {
+  if (header === undefined) return { start: 0, end: size - 1 };
+  const m = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+  const start = Number(m?.[1]);
+  const end = Number(m?.[2]);
+  if (!m || start > end || end >= size)
+    throw new HttpError(416, 'InvalidRange', `The range ${header} is not within the source's ${size} bytes.`);
+  return { start, end };
+}
+
 async function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
   const body = await collectBody(req, limit);
   if (!body) throw new HttpError(400, 'InvalidArgument', 'Request body too large.');
@@ -201,6 +238,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
   const suffix = opts.virtualHostSuffix ?? 'localhost';
   const sendCrc = opts.crcHeaders !== false;
   const pageLimit = opts.pageLimit ?? 1000;
+  const copyObjectLimit = opts.copyObjectLimit ?? 1024 ** 3;
   const now = (): Date => new Date(Date.now() + (opts.clockOffsetMs ?? 0));
   for (const b of opts.buckets ?? []) await store.createBucket(b);
 
@@ -375,7 +413,115 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
         }
       };
 
+      // the source of a copy: `/bucket/url-encoded-key`, in this bucket
+      const copySource = async (): Promise<StoredObject> => {
+        const raw = headers['x-oss-copy-source'] ?? '';
+        const m = /^\/?([^/]+)\/(.+)$/.exec(raw);
+        let sourceKey: string | undefined;
+        try {
+          sourceKey = m ? decodeURIComponent(m[2]!) : undefined;
+        } catch {
+          sourceKey = undefined;
+        }
+        if (!m || sourceKey === undefined)
+          throw new HttpError(400, 'InvalidArgument', `x-oss-copy-source ${raw} is not /bucket/key.`);
+        if (m[1] !== bucket)
+          throw new HttpError(400, 'InvalidArgument', 'This server copies within one bucket only.');
+        const source = await store.getObject(bucket, sourceKey);
+        if (!source) throw new HttpError(404, 'NoSuchKey', 'The specified key does not exist.');
+        return source;
+      };
+      const sendXml = (body: string, extra: Record<string, string> = {}): void => {
+        res.writeHead(200, { ...base(), 'content-type': 'application/xml', ...extra }).end(body);
+        finish(200);
+      };
+
       switch (target.operation) {
+        case 'CopyObject': {
+          await readBody(req);
+          const source = await copySource();
+          if (source.size >= copyObjectLimit) {
+            throw new HttpError(
+              400,
+              'EntityTooLarge',
+              `The source object is ${source.size} bytes; CopyObject copies less than ${copyObjectLimit}: use UploadPartCopy.`,
+            );
+          }
+          const directive = headers['x-oss-metadata-directive'] ?? 'COPY';
+          if (directive !== 'COPY' && directive !== 'REPLACE')
+            throw new HttpError(
+              400,
+              'InvalidArgument',
+              `x-oss-metadata-directive ${directive} is not COPY or REPLACE.`,
+            );
+          const given = objectHeaders(headers);
+          if (given['x-oss-object-acl'] !== undefined) aclOf(given);
+          // COPY keeps the source's headers (ACL and storage class may still be set); REPLACE keeps only those given
+          const kept =
+            directive === 'REPLACE'
+              ? given
+              : {
+                  ...source.headers,
+                  ...Object.fromEntries(
+                    Object.entries(given).filter(
+                      ([k]) => k === 'x-oss-object-acl' || k === 'x-oss-storage-class',
+                    ),
+                  ),
+                };
+          if (key !== source.key) await refuseExisting();
+          const obj = await store.copyObject(bucket, source, key, kept);
+          return sendXml(
+            xml(
+              'CopyObjectResult',
+              tag('ETag', obj.etag) + tag('LastModified', new Date(obj.lastModified).toISOString()),
+            ),
+            { etag: obj.etag, ...crcHeader(obj.crc64) },
+          );
+        }
+        case 'UploadPartCopy': {
+          await readBody(req);
+          const n = partNumberOf(target);
+          const up = await store.getUpload(target.uploadId ?? '');
+          if (!up || up.bucket !== bucket || up.key !== key)
+            throw new HttpError(404, 'NoSuchUpload', 'The specified upload does not exist.');
+          const source = await copySource();
+          const { start, end } = copyRange(headers['x-oss-copy-source-range'], source.size);
+          if (end - start + 1 > MAX_PART_BYTES)
+            throw new HttpError(
+              400,
+              'EntityTooLarge',
+              'Your proposed upload exceeds the maximum allowed size.',
+            );
+          const part = await store.putPart(
+            up.uploadId,
+            n,
+            store.objectStream(bucket, source.key, start, end),
+          );
+          return sendXml(
+            xml('CopyPartResult', tag('LastModified', part.lastModified) + tag('ETag', part.etag)),
+            { etag: part.etag, ...crcHeader(part.crc64) },
+          );
+        }
+        case 'GetObjectAcl': {
+          const obj = await store.getObject(bucket, key);
+          if (!obj) throw new HttpError(404, 'NoSuchKey', 'The specified key does not exist.');
+          const owner = tag('ID', credential.accessKeyId) + tag('DisplayName', credential.accessKeyId);
+          return sendXml(
+            xml(
+              'AccessControlPolicy',
+              `<Owner>${owner}</Owner><AccessControlList>${tag('Grant', obj.headers['x-oss-object-acl'] ?? 'default')}</AccessControlList>`,
+            ),
+          );
+        }
+        case 'PutObjectAcl': {
+          await readBody(req);
+          const acl = aclOf(headers);
+          const obj = await store.getObject(bucket, key);
+          if (!obj) throw new HttpError(404, 'NoSuchKey', 'The specified key does not exist.');
+          await store.setHeaders(bucket, obj, { ...obj.headers, 'x-oss-object-acl': acl });
+          res.writeHead(200, base()).end();
+          return finish(200);
+        }
         case 'PutObject': {
           await refuseExisting();
           const obj = await store.putObject(bucket, key, req, objectHeaders(headers), counted);
@@ -423,14 +569,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           return finish(200);
         }
         case 'UploadPart': {
-          const n = target.partNumber ?? NaN;
-          if (!Number.isInteger(n) || n < 1 || n > 10000) {
-            throw new HttpError(
-              400,
-              'InvalidArgument',
-              'Part number must be an integer between 1 and 10000, inclusive.',
-            );
-          }
+          const n = partNumberOf(target);
           if (Number(headers['content-length'] ?? 0) > MAX_PART_BYTES) {
             throw new HttpError(
               400,

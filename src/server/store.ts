@@ -4,9 +4,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { Crc64, crc64Combine } from '../oss/crc64.ts';
@@ -111,8 +111,33 @@ export class Store {
     }
   }
 
-  objectStream(bucket: string, key: string): Readable {
-    return createReadStream(`${this.objectPath(bucket, key)}.data`);
+  /** The object's bytes, or bytes `start` .. `end` inclusive of them. */
+  objectStream(bucket: string, key: string, start?: number, end?: number): Readable {
+    // an empty range (a copy of an empty object) has no valid `end` for createReadStream
+    if (end !== undefined && end < (start ?? 0)) return Readable.from([]);
+    return createReadStream(`${this.objectPath(bucket, key)}.data`, { start, end });
+  }
+
+  /** `source` (of this bucket) as `key` with `headers`; the bytes, ETag and CRC-64 are the source's. */
+  async copyObject(
+    bucket: string,
+    source: StoredObject,
+    key: string,
+    headers: Record<string, string>,
+  ): Promise<StoredObject> {
+    const path = this.objectPath(bucket, key);
+    if (key !== source.key) {
+      const tmp = `${path}.data.${randomBytes(6).toString('hex')}.tmp`;
+      await copyFile(`${this.objectPath(bucket, source.key)}.data`, tmp);
+      await rename(tmp, `${path}.data`);
+    }
+    const meta: StoredObject = { ...source, key, headers, lastModified: new Date().toUTCString() };
+    await this.writeMeta(path, meta);
+    return meta;
+  }
+
+  async setHeaders(bucket: string, obj: StoredObject, headers: Record<string, string>): Promise<void> {
+    await this.writeMeta(this.objectPath(bucket, obj.key), { ...obj, headers });
   }
 
   async putObject(

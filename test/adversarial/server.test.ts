@@ -1,0 +1,141 @@
+// Our OSS server's copy and ACL operations, its XML reading (Go-style character references) and its
+// url-encoded listings, through the real client over HTTP.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bufferBody, crc64 } from '../../src/oss/index.ts';
+import { clientFor, readObject } from '../helpers/client.ts';
+import { startTestServer } from '../helpers/server.ts';
+
+const bucket = 'test-bucket';
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }, opts = {}) {
+  const server = await startTestServer(opts);
+  t.after(() => server.close());
+  const client = clientFor(server);
+  t.after(() => client.close());
+  return { server, client };
+}
+
+test('copyObject onto itself replaces the headers, keeps the bytes and the CRC-64, and HEAD shows the new ones', async (t) => {
+  const { client } = await setup(t);
+  const data = Buffer.from('copy me onto myself');
+  await client.putObject({
+    bucket,
+    key: 'a/b c.txt',
+    body: bufferBody(data),
+    headers: { 'content-type': 'text/plain', 'x-oss-meta-old': 'gone', 'cache-control': 'no-cache' },
+  });
+  const copied = await client.copyObject({
+    bucket,
+    key: 'a/b c.txt',
+    headers: {
+      'Content-Type': 'text/html',
+      'Cache-Control': 'max-age=60',
+      'Content-Disposition': 'attachment; filename="x.html"',
+      'Content-Encoding': 'identity',
+      'x-oss-meta-new': 'here',
+      'x-oss-storage-class': 'IA',
+      'x-oss-object-acl': 'public-read',
+    },
+  });
+  assert.equal(copied.crc64, crc64(data));
+  assert.match(copied.etag, /^"[0-9A-F]{32}"$/);
+  assert.ok(copied.requestId);
+  const head = await client.headObject({ bucket, key: 'a/b c.txt' });
+  assert.equal(head.crc64, crc64(data));
+  assert.equal(head.etag, copied.etag);
+  assert.equal(head.headers['content-type'], 'text/html');
+  assert.equal(head.headers['cache-control'], 'max-age=60');
+  assert.equal(head.headers['content-disposition'], 'attachment; filename="x.html"');
+  assert.equal(head.headers['content-encoding'], 'identity');
+  assert.equal(head.headers['x-oss-meta-new'], 'here');
+  assert.equal(head.headers['x-oss-storage-class'], 'IA');
+  assert.equal(head.headers['x-oss-meta-old'], undefined, 'REPLACE drops headers not given');
+  assert.equal(await client.getObjectAcl({ bucket, key: 'a/b c.txt' }), 'public-read');
+  assert.deepEqual(await readObject(client, bucket, 'a/b c.txt'), data);
+});
+
+test('CopyObject refuses a source at the size limit with EntityTooLarge, not retried', async (t) => {
+  const { server, client } = await setup(t, { copyObjectLimit: 1000 });
+  await client.putObject({ bucket, key: 'big', body: bufferBody(Buffer.alloc(1000)) });
+  await client.putObject({ bucket, key: 'small', body: bufferBody(Buffer.alloc(999)) });
+  await client.copyObject({ bucket, key: 'small', headers: {} });
+  server.clearRequests();
+  await assert.rejects(client.copyObject({ bucket, key: 'big', headers: {} }), {
+    code: 'EntityTooLarge',
+    status: 400,
+    retryable: false,
+  });
+  assert.equal(server.requests.length, 1);
+});
+
+test('uploadPartCopy copies byte ranges into parts; the completed object has the right bytes and CRC-64', async (t) => {
+  const { client } = await setup(t);
+  const data = Buffer.alloc(300 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) % 251;
+  await client.putObject({ bucket, key: 'src', body: bufferBody(data) });
+  const { uploadId } = await client.initiateMultipartUpload({
+    bucket,
+    key: 'src',
+    headers: { 'content-type': 'image/png', 'x-oss-meta-kept': 'yes' },
+  });
+  const half = 150 * 1024;
+  const p1 = await client.uploadPartCopy({
+    bucket,
+    key: 'src',
+    uploadId,
+    partNumber: 1,
+    sourceKey: 'src',
+    range: { start: 0, length: half },
+  });
+  const p2 = await client.uploadPartCopy({
+    bucket,
+    key: 'src',
+    uploadId,
+    partNumber: 2,
+    sourceKey: 'src',
+    range: { start: half, length: data.length - half },
+  });
+  assert.equal(p1.crc64, crc64(data.subarray(0, half)));
+  assert.equal(p2.crc64, crc64(data.subarray(half)));
+  const done = await client.completeMultipartUpload({
+    bucket,
+    key: 'src',
+    uploadId,
+    parts: [
+      { partNumber: 1, etag: p1.etag },
+      { partNumber: 2, etag: p2.etag },
+    ],
+  });
+  assert.equal(done.crc64, crc64(data));
+  const head = await client.headObject({ bucket, key: 'src' });
+  assert.equal(head.headers['content-type'], 'image/png');
+  assert.equal(head.headers['x-oss-meta-kept'], 'yes');
+  assert.deepEqual(await readObject(client, bucket, 'src'), data);
+  await assert.rejects(
+    client.uploadPartCopy({
+      bucket,
+      key: 'src',
+      uploadId: (await client.initiateMultipartUpload({ bucket, key: 'src' })).uploadId,
+      partNumber: 1,
+      sourceKey: 'src',
+      range: { start: data.length - 1, length: 2 },
+    }),
+    { code: 'InvalidRange', status: 416 },
+  );
+});
+
+test('getObjectAcl says default until putObjectAcl sets one; a bad ACL is refused before sending', async (t) => {
+  const { server, client } = await setup(t);
+  await client.putObject({ bucket, key: 'acl', body: bufferBody('x') });
+  assert.equal(await client.getObjectAcl({ bucket, key: 'acl' }), 'default');
+  await client.putObjectAcl({ bucket, key: 'acl', acl: 'private' });
+  assert.equal(await client.getObjectAcl({ bucket, key: 'acl' }), 'private');
+  server.clearRequests();
+  await assert.rejects(
+    client.putObjectAcl({ bucket, key: 'acl', acl: 'world' }),
+    /acl "world" is not one of/,
+  );
+  assert.equal(server.requests.length, 0);
+  await assert.rejects(client.getObjectAcl({ bucket, key: 'none' }), { code: 'NoSuchKey' });
+});
