@@ -1,17 +1,18 @@
 /**
- * One benchmark client in its own process, so its peak RSS is its own. Prints one JSON line:
- * { client, bytes, seconds, mibPerSec, rssMb, files?, filesPerSec?, extra? }.
+ * One benchmark client in its own process, so its peak RSS and its CPU time are its own. Prints one JSON line:
+ * { client, bytes, seconds, mibPerSec, cpuSeconds, rssMb, files?, filesPerSec?, extra? }.
  *
- *   node bench/client.ts --client ours|ali-oss|ali-oss-equal|limit|ours-files|ali-oss-files
+ *   node bench/client.ts --client ours|ali-oss|ali-oss-equal|limit|node-http|node-http-crc|ours-files|ali-oss-files
  *        --url URL --file PATH | --dir DIR  --part-size BYTES --threads N [--checkpoint DIR] [--progress]
  */
 import { createReadStream, readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import OSS from 'ali-oss';
-import { OssClient } from '../src/oss/index.ts';
+import { Crc64, OssClient } from '../src/oss/index.ts';
 import { uploadFile, uploadFiles } from '../src/engine/index.ts';
 
 const { values } = parseArgs({
@@ -76,6 +77,43 @@ async function rawLimit(file: string, size: number): Promise<void> {
   await pool.close();
 }
 
+/**
+ * The same ranges through node:http with 1 MiB reads: the cheapest a Node client can send them, and with `crc`
+ * the project's CRC-64 computed inline over the very chunks sent (what verification costs on top).
+ */
+async function nodeHttp(file: string, size: number, crc: boolean): Promise<void> {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: threads });
+  const parts = Math.ceil(size / partSize);
+  let next = 0;
+  const put = (n: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const start = n * partSize;
+      const end = Math.min(size, start + partSize) - 1;
+      const hash = crc ? new Crc64() : undefined;
+      const req = httpRequest(
+        `${url}/${BUCKET}/node?partNumber=${n + 1}&uploadId=raw`,
+        { method: 'PUT', agent, headers: { 'content-length': String(end - start + 1) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (hash && BigInt(String(res.headers['x-oss-hash-crc64ecma'])) !== hash.value)
+              reject(new Error(`part ${n + 1}: CRC-64 differs`));
+            else resolve();
+          });
+        },
+      );
+      req.on('error', reject);
+      const source = createReadStream(file, { start, end, highWaterMark: READ_CHUNK_BYTES });
+      if (hash) source.on('data', (chunk) => hash.update(chunk as Buffer));
+      source.pipe(req);
+    });
+  const work = async (): Promise<void> => {
+    while (next < parts) await put(next++);
+  };
+  await Promise.all(Array.from({ length: threads }, work));
+  agent.destroy();
+}
+
 async function listFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort().map((f) => join(dir, f));
 }
@@ -129,6 +167,13 @@ switch (values.client) {
     await rawLimit(file, bytes);
     break;
   }
+  case 'node-http':
+  case 'node-http-crc': {
+    const file = values.file!;
+    bytes = (await stat(file)).size;
+    await nodeHttp(file, bytes, values.client === 'node-http-crc');
+    break;
+  }
   case 'ours-files': {
     const list = await listFiles(values.dir!);
     files = list.length;
@@ -175,12 +220,18 @@ function peakRssMb(): number {
   }
   return process.resourceUsage().maxRSS / 1024;
 }
+/** User + system CPU of this process since it started, in seconds. */
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
 process.stdout.write(
   `${JSON.stringify({
     client: values.client,
     bytes,
     seconds,
     mibPerSec: bytes / 1024 / 1024 / seconds,
+    cpuSeconds: cpuSeconds(),
     rssMb: peakRssMb(),
     ...(files !== undefined ? { files, filesPerSec: files / seconds } : {}),
     ...extra,

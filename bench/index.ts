@@ -6,9 +6,9 @@
  * limit), all to one discard sink in its own process; many small files; and the cost of a resume after a
  * kill at about 50%. Figures vary between runs on a shared machine, so only ratios within one run compare.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,8 @@ const here = import.meta.dirname;
 interface ClientReport {
   client: string;
   mibPerSec: number;
+  cpuSeconds: number;
+  bytes: number;
   rssMb: number;
   seconds: number;
   filesPerSec?: number;
@@ -83,12 +85,15 @@ async function makeFile(path: string, bytes: number): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
-async function startSinkProcess(): Promise<{
+async function startSinkProcess(known: string): Promise<{
   url: string;
-  stats: () => Promise<{ partsReceived: number }>;
-  stop: () => void;
+  stats: () => Promise<{ partsReceived: number; partsHashed: number }>;
+  stop: () => Promise<void>;
 }> {
-  const child = spawn(node, [join(here, 'sink.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(node, [join(here, 'sink.ts'), '--known', known], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const lines = createInterface({ input: child.stdout });
   const waiting: Array<(line: string) => void> = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -101,18 +106,29 @@ async function startSinkProcess(): Promise<{
     stats: async () => {
       const line = nextLine();
       child.stdin.write('\n');
-      return JSON.parse((await line).replace(/^stats /, '')) as { partsReceived: number };
+      return JSON.parse((await line).replace(/^stats /, '')) as {
+        partsReceived: number;
+        partsHashed: number;
+      };
     },
-    stop: () => child.kill('SIGTERM'),
+    // the end of its stdin stops the sink; then nothing of it keeps this process alive
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      lines.close();
+    },
   };
 }
 
 function runClient(
   args: string[],
   onLine?: (line: string, kill: () => void) => void,
+  command: string[] = [node, join(here, 'client.ts')],
 ): Promise<ClientReport | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn(node, [join(here, 'client.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command[0]!, [...command.slice(1), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let report: ClientReport | undefined;
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.startsWith('{')) report = JSON.parse(line) as ClientReport;
@@ -126,6 +142,36 @@ function runClient(
   });
 }
 
+/** The Go SDK peer, built from bench/go when Go and Debian's SDK package are installed; otherwise why not. */
+function buildGoPeer(dir: string): { binary?: string; why?: string } {
+  const gopath = '/usr/share/gocode';
+  if (!existsSync(join(gopath, 'src/github.com/aliyun/aliyun-oss-go-sdk/oss')))
+    return { why: 'install the Debian packages golang-go and golang-github-aliyun-aliyun-oss-go-sdk-dev' };
+  const binary = join(dir, 'go-upload');
+  const built = spawnSync('go', ['build', '-o', binary, join(here, 'go', 'upload.go')], {
+    cwd: dir,
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: join(dir, 'go-cache') },
+    encoding: 'utf8',
+  });
+  if (built.error) return { why: `go is not installed (${built.error.message})` };
+  if (built.status !== 0) return { why: `go build failed: ${built.stderr.trim()}` };
+  return { binary };
+}
+
+function goArgs(common: string[]): string[] {
+  const flag = (name: string): string => common[common.indexOf(`--${name}`) + 1]!;
+  return [
+    '-url',
+    flag('url'),
+    '-file',
+    flag('file'),
+    '-part-size',
+    flag('part-size'),
+    '-threads',
+    flag('threads'),
+  ];
+}
+
 const work = await mkdtemp(join(tmpdir(), 'oss-bench-'));
 try {
   const file = join(work, 'big.bin');
@@ -136,7 +182,8 @@ try {
     await writeFile(join(smallDir, `f${String(i).padStart(5, '0')}`), randomBytes(4096));
 
   const hashing = hashSpeeds();
-  const sink = await startSinkProcess();
+  const goPeer = buildGoPeer(work);
+  const sink = await startSinkProcess(file);
   const common = [
     '--url',
     sink.url,
@@ -147,14 +194,28 @@ try {
     '--threads',
     String(threads),
   ];
-  const clients = ['limit', 'ours', 'ali-oss', 'ali-oss-equal'] as const;
+  const clients = [
+    'limit',
+    'ours',
+    'ali-oss',
+    'ali-oss-equal',
+    'node-http',
+    'node-http-crc',
+    ...(goPeer.binary ? ['go-sdk'] : []),
+  ];
   const results = new Map<string, ClientReport[]>(clients.map((c) => [c, []]));
+  const run = (c: string): Promise<ClientReport | undefined> =>
+    c === 'go-sdk'
+      ? runClient(goArgs(common), undefined, [goPeer.binary!])
+      : runClient(['--client', c, ...common]);
   // interleave clients run by run, so drift in machine load spreads over all of them
   for (let r = 0; r < runs; r++) {
-    for (const c of clients) results.get(c)!.push((await runClient(['--client', c, ...common]))!);
+    for (const c of clients) results.get(c)!.push((await run(c))!);
   }
   const speed = (c: string): number => median(results.get(c)!.map((x) => x.mibPerSec));
   const rss = (c: string): number => Math.max(...results.get(c)!.map((x) => x.rssMb));
+  const cpuPerGib = (c: string): number =>
+    median(results.get(c)!.map((x) => x.cpuSeconds / (x.bytes / 2 ** 30)));
 
   const smallArgs = ['--url', sink.url, '--dir', smallDir, '--threads', String(smallThreads)];
   const oursSmall = (await runClient(['--client', 'ours-files', ...smallArgs]))!;
@@ -163,9 +224,15 @@ try {
   // memory against file size: the same upload of a file 4x larger
   const bigger = join(work, 'bigger.bin');
   await makeFile(bigger, size * 4);
-  const biggerArgs = ['--client', 'ours', ...common.map((a) => (a === file ? bigger : a))];
+  const biggerSink = await startSinkProcess(bigger);
+  const biggerArgs = [
+    '--client',
+    'ours',
+    ...common.map((a) => (a === file ? bigger : a === sink.url ? biggerSink.url : a)),
+  ];
   const oursBigRuns: ClientReport[] = [];
   for (let r = 0; r < runs; r++) oursBigRuns.push((await runClient(biggerArgs))!);
+  await biggerSink.stop();
   const oursBig = {
     mibPerSec: median(oursBigRuns.map((x) => x.mibPerSec)),
     rssMb: Math.max(...oursBigRuns.map((x) => x.rssMb)),
@@ -182,23 +249,31 @@ try {
   const received = (await sink.stats()).partsReceived - before;
   const planned = Math.ceil(size / partSize);
   const resent = received - planned;
-  sink.stop();
+  const hashedBySink = (await sink.stats()).partsHashed;
+  await sink.stop();
 
   const mib = (n: number): string => n.toFixed(0).padStart(6);
   console.log(
-    `settings: file ${values.size} (${size} B), part size ${partSize} B, ${threads} parallel, ${runs} runs, Node ${process.version}, sink hashes CRC-64 in its own process`,
+    `settings: file ${values.size} (${size} B), part size ${partSize} B, ${threads} parallel, ${runs} runs, Node ${process.version}; the sink answers CRC-64 from a table of the file made before timing (${hashedBySink} bodies it had to hash)`,
   );
   console.log(
     `hashing (256 MiB buffer): CRC-64 ${hashing.crc.toFixed(0)} MiB/s, crypto MD5 ${hashing.md5.toFixed(0)} MiB/s, ratio ${(hashing.crc / hashing.md5).toFixed(2)}`,
   );
-  console.log('client                               MiB/s  peak RSS MiB');
+  console.log('client                               MiB/s  CPU s/GiB  peak RSS MiB');
   const label: Record<string, string> = {
     limit: 'raw undici PUT (loopback limit)',
     ours: 'ours (CRC-64 verified)',
     'ali-oss': 'ali-oss defaults (5 x 1 MiB)',
     'ali-oss-equal': `ali-oss ${threads} x ${partSize / 1024 / 1024} MiB`,
+    'node-http': 'node:http PUT, no hashing',
+    'node-http-crc': 'node:http PUT + CRC-64 inline',
+    'go-sdk': 'Go SDK v1 UploadFile (CRC on)',
   };
-  for (const c of clients) console.log(`${label[c]!.padEnd(34)} ${mib(speed(c))}  ${mib(rss(c))}`);
+  for (const c of clients)
+    console.log(
+      `${label[c]!.padEnd(34)} ${mib(speed(c))}  ${cpuPerGib(c).toFixed(2).padStart(9)}  ${mib(rss(c))}`,
+    );
+  if (!goPeer.binary) console.log(`Go SDK peer skipped: ${goPeer.why}`);
   const growth = ((oursBig.rssMb - rss('ours')) / rss('ours')) * 100;
   console.log(`ours, file 4x larger                ${mib(oursBig.mibPerSec)}  ${mib(oursBig.rssMb)}`);
   console.log(
@@ -211,8 +286,11 @@ try {
     `resume after a kill at ~50%: ${planned} parts planned, ${received} received in both runs, ${resent} sent twice (limit ${threads}); second run resumed ${((resumed.bytesResumed ?? 0) / 1024 / 1024).toFixed(0)} MiB`,
   );
   const r = (a: number, b: number): string => (a / b).toFixed(2);
+  const goRatios = goPeer.binary
+    ? ` ours/go=${r(speed('ours'), speed('go-sdk'))} cpu_go_s_per_gib=${cpuPerGib('go-sdk').toFixed(2)} rss_go_mb=${rss('go-sdk').toFixed(0)}`
+    : '';
   console.log(
-    `bench: ours/limit=${r(speed('ours'), speed('limit'))} ours/ali-oss=${r(speed('ours'), speed('ali-oss'))} ours/ali-oss-equal=${r(speed('ours'), speed('ali-oss-equal'))} rss_mb=${rss('ours').toFixed(0)} rss_limit_mb=${rss('limit').toFixed(0)} rss_4x_pct=${growth.toFixed(1)} resent_parts=${resent}`,
+    `bench: cpu_s_per_gib=${cpuPerGib('ours').toFixed(2)} cpu_limit_s_per_gib=${cpuPerGib('limit').toFixed(2)}${goRatios} ours/limit=${r(speed('ours'), speed('limit'))} ours/ali-oss=${r(speed('ours'), speed('ali-oss'))} ours/ali-oss-equal=${r(speed('ours'), speed('ali-oss-equal'))} rss_mb=${rss('ours').toFixed(0)} rss_limit_mb=${rss('limit').toFixed(0)} rss_4x_pct=${growth.toFixed(1)} resent_parts=${resent}`,
   );
 } finally {
   await rm(work, { recursive: true, force: true });
