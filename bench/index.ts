@@ -6,9 +6,9 @@
  * limit), all to one discard sink in its own process; many small files; and the cost of a resume after a
  * kill at about 50%. Figures vary between runs on a shared machine, so only ratios within one run compare.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { crc64 } from '../src/oss/crc64.ts';
 import { parseSize } from '../src/action/size.ts';
+import { buildGoPeer, goArgs } from './go-peer.ts';
 
 const { values } = parseArgs({
   options: {
@@ -140,36 +141,6 @@ function runClient(
       else reject(new Error(`bench client ${args.join(' ')} exited with ${code ?? signal}`));
     });
   });
-}
-
-/** The Go SDK peer, built from bench/go when Go and Debian's SDK package are installed; otherwise why not. */
-function buildGoPeer(dir: string): { binary?: string; why?: string } {
-  const gopath = '/usr/share/gocode';
-  if (!existsSync(join(gopath, 'src/github.com/aliyun/aliyun-oss-go-sdk/oss')))
-    return { why: 'install the Debian packages golang-go and golang-github-aliyun-aliyun-oss-go-sdk-dev' };
-  const binary = join(dir, 'go-upload');
-  const built = spawnSync('go', ['build', '-o', binary, join(here, 'go', 'upload.go')], {
-    cwd: dir,
-    env: { ...process.env, GO111MODULE: 'off', GOPATH: gopath, GOCACHE: join(dir, 'go-cache') },
-    encoding: 'utf8',
-  });
-  if (built.error) return { why: `go is not installed (${built.error.message})` };
-  if (built.status !== 0) return { why: `go build failed: ${built.stderr.trim()}` };
-  return { binary };
-}
-
-function goArgs(common: string[]): string[] {
-  const flag = (name: string): string => common[common.indexOf(`--${name}`) + 1]!;
-  return [
-    '-url',
-    flag('url'),
-    '-file',
-    flag('file'),
-    '-part-size',
-    flag('part-size'),
-    '-threads',
-    flag('threads'),
-  ];
 }
 
 const work = await mkdtemp(join(tmpdir(), 'oss-bench-'));

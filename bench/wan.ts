@@ -1,0 +1,220 @@
+/**
+ * `npm run bench:wan [-- --rtt 100 --bandwidth 50MiB --files 1000 --asset 256MiB]`
+ *
+ * The deploy scenarios of a runner far from its region: our OSS-compatible server in its own process, reached
+ * through the link emulator (bench/link.ts). Each scenario runs as a whole process (start-up included, as a
+ * workflow step pays it), with default inputs, beside a naive ali-oss `put` loop at 4 and at 64 in flight,
+ * Alibaba's Go SDK for the large asset when it is installed, and what the link allows (bytes over the
+ * bandwidth, plus a few round trips).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { parseSize } from '../src/action/size.ts';
+import { buildGoPeer, goArgs } from './go-peer.ts';
+import { startLink } from './link.ts';
+
+const { values } = parseArgs({
+  options: {
+    rtt: { type: 'string', default: '100' },
+    bandwidth: { type: 'string', default: '50MiB' },
+    files: { type: 'string', default: '1000' },
+    asset: { type: 'string', default: '256MiB' },
+    changed: { type: 'string', default: '10' },
+  },
+});
+
+function sizeFlag(flag: string, text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes <= 0) throw new Error(`--${flag}: got \`${text}\`; allowed e.g. 50MiB`);
+  return bytes;
+}
+const rttMs = Number(values.rtt);
+if (!Number.isFinite(rttMs) || rttMs < 0)
+  throw new Error(`--rtt: got \`${values.rtt}\`; allowed milliseconds`);
+const bandwidth = sizeFlag('bandwidth', values.bandwidth);
+const fileCount = Number(values.files);
+const assetSize = sizeFlag('asset', values.asset);
+const changedCount = Math.min(Number(values.changed), fileCount);
+const node = process.execPath;
+const root = join(import.meta.dirname, '..');
+const CREDENTIALS = { OSS_ACCESS_KEY_ID: 'test-ak', OSS_ACCESS_KEY_SECRET: 'test-sk' };
+
+interface Timed {
+  seconds: number;
+  code: number | null;
+  output: string;
+}
+
+/** Run a whole process and time it from spawn to exit. */
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, ...CREDENTIALS, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ seconds: (performance.now() - started) / 1000, code, output }));
+  });
+}
+
+function mustSucceed(what: string, t: Timed): number {
+  if (t.code !== 0) throw new Error(`${what} exited with ${t.code}:\n${t.output.slice(-4000)}`);
+  return t.seconds;
+}
+
+async function startServerProcess(data: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = spawn(
+    node,
+    [join(root, 'src/server/main.ts'), '--port', '0', '--data', data, '--bucket', 'bench'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const line = await new Promise<string>((resolve) =>
+    createInterface({ input: child.stdout }).once('line', resolve),
+  );
+  const port = Number(/:(\d+)$/.exec(line)?.[1]);
+  if (!port) throw new Error(`server did not start: ${line}`);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A static site: `count` files of 2-40 KB, sizes spread evenly so every run has the same total. */
+async function makeSite(dir: string, count: number): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const size = 2048 + Math.floor((((i * 7919) % count) / count) * (40 * 1024 - 2048));
+    total += size;
+    await writeFile(join(dir, `page-${String(i).padStart(5, '0')}.html`), randomBytes(size));
+  }
+  return total;
+}
+
+async function makeFile(path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path);
+  const chunk = randomBytes(4 * 1024 * 1024);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    if (!out.write(left >= chunk.length ? chunk : chunk.subarray(0, left)))
+      await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+const work = await mkdtemp(join(tmpdir(), 'oss-bench-wan-'));
+const server = await startServerProcess(join(work, 'data'));
+const link = await startLink({
+  target: { host: '127.0.0.1', port: server.port },
+  rttMs,
+  upBytesPerSec: bandwidth,
+});
+try {
+  const site = join(work, 'site');
+  const siteBytes = await makeSite(site, fileCount);
+  const asset = join(work, 'asset.bin');
+  await makeFile(asset, assetSize);
+  const goPeer = buildGoPeer(work);
+
+  const ours = (path: string, destination: string): Promise<Timed> =>
+    timed(node, [
+      join(root, 'src/cli/index.ts'),
+      path,
+      '--bucket',
+      'bench',
+      '--endpoint',
+      link.url,
+      '--destination',
+      destination,
+      '--checkpoint-dir',
+      join(work, 'checkpoints'),
+      '--progress',
+      'none',
+    ]);
+  const aliLoop = (threads: number): Promise<Timed> =>
+    timed(node, [
+      join(root, 'bench/client.ts'),
+      '--client',
+      'ali-oss-files',
+      '--url',
+      link.url,
+      '--dir',
+      site,
+      '--threads',
+      String(threads),
+    ]);
+  const linkSeconds = (bytes: number, roundTrips: number): number =>
+    bytes / bandwidth + (roundTrips * rttMs) / 1000;
+
+  const first = mustSucceed('ours, first deploy', await ours(site, 'site'));
+  const ali4 = mustSucceed('ali-oss loop at 4', await aliLoop(4));
+  const ali64 = mustSucceed('ali-oss loop at 64', await aliLoop(64));
+  const unchanged = mustSucceed('ours, unchanged redeploy', await ours(site, 'site'));
+  const names = (await readdir(site)).sort();
+  for (const name of names.slice(0, changedCount)) {
+    const path = join(site, name);
+    await writeFile(path, randomBytes((await stat(path)).size));
+  }
+  const changed = mustSucceed(`ours, ${changedCount} changed files`, await ours(site, 'site'));
+  const assetOurs = mustSucceed('ours, one large asset', await ours(asset, 'assets'));
+  const assetGo = goPeer.binary
+    ? mustSucceed(
+        'Go SDK UploadFile',
+        await timed(
+          goPeer.binary,
+          goArgs([
+            '--url',
+            link.url,
+            '--file',
+            asset,
+            '--part-size',
+            String(8 * 1024 * 1024),
+            '--threads',
+            '4',
+          ]),
+        ),
+      )
+    : undefined;
+
+  const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+  const s = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} s`);
+  const siteLimit = linkSeconds(siteBytes, 3);
+  const assetLimit = linkSeconds(assetSize, 3);
+  console.log(
+    `settings: RTT ${rttMs} ms, upstream ${mib(bandwidth)}/s shared, ${fileCount} files of 2-40 KB (${mib(siteBytes)}), asset ${mib(assetSize)}, Node ${process.version}; whole processes, start-up included`,
+  );
+  console.log('work                                   ours    ali-oss x4  ali-oss x64  Go SDK   link allows');
+  const row = (what: string, o: number, a4?: number, a64?: number, go?: number, limit?: number): void =>
+    console.log(
+      `${what.padEnd(36)} ${s(o).padStart(7)} ${s(a4).padStart(11)} ${s(a64).padStart(12)} ${s(go).padStart(7)} ${s(limit).padStart(12)}`,
+    );
+  row(`first deploy, ${fileCount} files`, first, ali4, ali64, undefined, siteLimit);
+  row('unchanged redeploy', unchanged, undefined, undefined, undefined, linkSeconds(0, 2));
+  row(`redeploy, ${changedCount} changed files`, changed, undefined, undefined, undefined, undefined);
+  row(`one ${mib(assetSize)} asset`, assetOurs, undefined, undefined, assetGo, assetLimit);
+  if (!goPeer.binary) console.log(`Go SDK peer skipped: ${goPeer.why}`);
+  const r = (a: number, b: number): string => (a / b).toFixed(2);
+  console.log(
+    `wan: first_deploy_s=${first.toFixed(1)} ours/ali64=${r(first, ali64)} ours/ali4=${r(first, ali4)} unchanged_s=${unchanged.toFixed(1)} changed_s=${changed.toFixed(1)} asset_link_share=${r(assetLimit, assetOurs)}${assetGo ? ` go_link_share=${r(assetLimit, assetGo)}` : ''}`,
+  );
+} finally {
+  await link.close();
+  await server.stop();
+  await rm(work, { recursive: true, force: true });
+}
