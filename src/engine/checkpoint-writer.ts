@@ -1,6 +1,23 @@
 /** Serialises checkpoint writes: parts finish concurrently, the file is rewritten one write at a time. */
 import { type CheckpointState, writeCheckpoint } from './checkpoint.ts';
 
+/** A checkpoint that cannot be written (disk full, read-only, directory gone), named with what to do about it. */
+export class CheckpointWriteError extends Error {
+  readonly code: string | undefined;
+  readonly path: string;
+
+  constructor(path: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    super(
+      `cannot write the checkpoint ${path} (${code ?? String(cause)}): free space on that disk, choose another checkpoint-dir, or turn checkpoints off`,
+      { cause },
+    );
+    this.name = 'CheckpointWriteError';
+    this.code = code;
+    this.path = path;
+  }
+}
+
 export class CheckpointWriter {
   private readonly path: string;
   private readonly snapshot: () => CheckpointState;
@@ -35,7 +52,7 @@ export class CheckpointWriter {
         await writeCheckpoint(this.path, this.snapshot());
       }
     } catch (e) {
-      this.error ??= e instanceof Error ? e : new Error(String(e));
+      this.error ??= new CheckpointWriteError(this.path, e);
     } finally {
       this.running = undefined;
     }

@@ -155,17 +155,18 @@ export async function writeCheckpoint(path: string, state: CheckpointState): Pro
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
   try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await open(tmp, 'w', 0o600);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    // a full disk fails the write or the sync: the half-written temp file must not stay behind
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw e;
   }
 }

@@ -70,10 +70,9 @@ export class IntegrityError extends Error {
   readonly code = 'CrcMismatch';
   readonly retryable = true;
 
-  constructor(what: string, expected: string, got: string, check: 'crc64' | 'md5') {
-    super(
-      `${what}: the server's ${check === 'crc64' ? 'CRC64' : 'MD5 ETag'} ${got} differs from the local ${expected}`,
-    );
+  constructor(what: string, expected: string, got: string, check: 'crc64' | 'md5' | 'size') {
+    const name = { crc64: 'CRC64', md5: 'MD5 ETag', size: 'size' }[check];
+    super(`${what}: the server's ${name} ${got} differs from the local ${expected}`);
     this.name = 'IntegrityError';
   }
 }

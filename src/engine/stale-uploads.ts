@@ -1,13 +1,16 @@
 /**
  * Stale multipart uploads: started long ago, never completed or aborted (a job that died, a run never re-run).
  * Their parts are billed until someone aborts them. An upload that a checkpoint in this run's checkpoint dir
- * records is still wanted, however old: a re-run continues it.
+ * records is still wanted, however old: a re-run continues it. Ages are measured on the server's clock (the
+ * one that dated the uploads; a runner's clock may be hours off), and an upload whose newest part is recent is
+ * still being sent by someone, however long ago it began.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type OssClient, isOssError } from '../oss/index.ts';
 import { CHECKPOINT_EXTENSION, decodeCheckpoint } from './checkpoint.ts';
 import { createLimiter } from './limiter.ts';
+import { serverNow } from './server-clock.ts';
 
 export interface StaleUpload {
   key: string;
@@ -27,7 +30,10 @@ export async function checkpointedUploadIds(dir: string, bucket: string): Promis
   return ids;
 }
 
-/** Unfinished uploads under `prefix` initiated more than `olderThanMs` ago and not in `owned`. */
+/**
+ * Unfinished uploads under `prefix`, not in `owned`, whose Initiated time and newest part are both more than
+ * `olderThanMs` old on the server's clock.
+ */
 export async function findStaleUploads(o: {
   client: OssClient;
   bucket: string;
@@ -36,13 +42,37 @@ export async function findStaleUploads(o: {
   owned: ReadonlySet<string>;
   signal?: AbortSignal | undefined;
 }): Promise<StaleUpload[]> {
-  const cutoff = Date.now() - o.olderThanMs;
   const uploads = await o.client.listMultipartUploads({
     bucket: o.bucket,
     prefix: o.prefix,
     signal: o.signal,
   });
-  return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+  // read after the listing, so the clock is the one of the answer that dated these uploads
+  const cutoff = serverNow(o.client) - o.olderThanMs;
+  const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+  const limiter = createLimiter(4);
+  const idle = await Promise.all(
+    candidates.map((u) =>
+      limiter.run(async () => {
+        let parts: Awaited<ReturnType<OssClient['listParts']>>;
+        try {
+          parts = await o.client.listParts({
+            bucket: o.bucket,
+            key: u.key,
+            uploadId: u.uploadId,
+            signal: o.signal,
+          });
+        } catch (e) {
+          if (o.signal?.aborted) throw e;
+          // gone since the listing: nothing to abort; any other failure: not known to be idle, so kept
+          return false;
+        }
+        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? 0));
+        return newest < cutoff;
+      }, o.signal),
+    ),
+  );
+  return candidates.filter((_, i) => idle[i]);
 }
 
 /**

@@ -1,45 +1,188 @@
 /**
  * Skip-unchanged: a re-run or a redeploy should not send bytes the bucket already holds. One HEAD per file; only
- * when the stored size equals the local size is the file read, and the object counts as unchanged only when its
- * CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing).
+ * when the stored size equals the local size is the file read, and the bytes count as the same only when the
+ * stored CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing). Same bytes are not enough to
+ * skip: the headers the run asks for must be the stored ones too, or a new Cache-Control or ACL would never reach
+ * the bucket. Same bytes with other headers get new headers without the bytes being sent again.
  */
 import { type OssClient, isOssError } from '../oss/index.ts';
+import { abortUpload } from './failure-policy.ts';
 import type { Limiter } from './limiter.ts';
+import type { PartPlan } from './plan.ts';
+import { partRange } from './plan.ts';
 import type { RangeHasher } from './range-hasher.ts';
+import { type Verification, checkByHead, checkStatement } from './verification.ts';
 
-export interface StoredCopy {
-  etag: string;
-  crc64: bigint;
+/** Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). */
+const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding'];
+/** Headers the server fills in when the run sets none: compared only when the run sets them. */
+const WHEN_SET = ['content-type', 'x-oss-storage-class'];
+const META = 'x-oss-meta-';
+const ACL = 'x-oss-object-acl';
+/** CopyObject takes objects under 1 GiB; larger ones are copied part by part. */
+export const COPY_OBJECT_LIMIT_BYTES = 1024 ** 3;
+
+export interface UnchangedContext {
+  readonly client: OssClient;
+  readonly limiter: Limiter;
+  readonly hasher: RangeHasher;
+  readonly bucket: string;
+  readonly key: string;
+  readonly file: string;
+  readonly size: number;
+  readonly plan: PartPlan;
+  readonly headers: Record<string, string>;
+  readonly signal: AbortSignal;
+  readonly notice: (message: string) => void;
 }
 
-export async function unchangedStoredCopy(o: {
-  client: OssClient;
-  limiter: Limiter;
-  hasher: RangeHasher;
-  bucket: string;
-  key: string;
-  file: string;
-  size: number;
-  signal: AbortSignal;
-  notice: (message: string) => void;
-}): Promise<StoredCopy | undefined> {
+export interface StoredCopy {
+  crc64: bigint;
+  verification: Verification;
+  /** The headers were replaced to match the run's (no bytes sent). */
+  headersUpdated: boolean;
+}
+
+/** The stored copy when it holds the file's bytes, its headers brought up to date; undefined to upload. */
+export async function unchangedStoredCopy(ctx: UnchangedContext): Promise<StoredCopy | undefined> {
   let head: Awaited<ReturnType<OssClient['headObject']>>;
   try {
-    head = await o.limiter.run(
-      () => o.client.headObject({ bucket: o.bucket, key: o.key, signal: o.signal }),
-      o.signal,
+    head = await run(ctx, () =>
+      ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
     );
   } catch (e) {
-    if (o.signal.aborted) throw o.signal.reason;
+    if (ctx.signal.aborted) throw ctx.signal.reason;
     // no object yet is the common case; any other answer just means the file is uploaded as usual
     if (!(isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404))) {
-      o.notice(
-        `${o.key}: cannot check the stored copy (${isOssError(e) ? e.code : String(e)}); uploading it`,
+      ctx.notice(
+        `${ctx.key}: cannot check the stored copy (${isOssError(e) ? e.code : String(e)}); uploading it`,
       );
     }
     return undefined;
   }
-  if (head.size !== o.size || head.crc64 === undefined) return undefined;
-  const local = await o.hasher.hash(o.file, 0, o.size);
-  return local.crc64 === head.crc64 ? { etag: head.etag, crc64: head.crc64 } : undefined;
+  if (head.size !== ctx.size || head.crc64 === undefined) return undefined;
+  const local = await ctx.hasher.hash(ctx.file, 0, ctx.size);
+  const expected = { size: ctx.size, crc64: local.crc64 };
+  const same = await checkStatement(
+    { etag: head.etag, crc64: head.crc64, size: head.size },
+    expected,
+    'object',
+  );
+  if (same.kind !== 'verified') return undefined;
+  const wanted = lowerCased(ctx.headers);
+  const differing = differingHeaders(wanted, head.headers);
+  const aclDiffers = wanted[ACL] !== undefined && (await storedAcl(ctx)) !== wanted[ACL];
+  if (differing.length === 0 && !aclDiffers) {
+    return { crc64: local.crc64, verification: same.verification, headersUpdated: false };
+  }
+  ctx.notice(
+    `${ctx.key}: same bytes, other headers (${[...differing, ...(aclDiffers ? [ACL] : [])].join(', ')}); replacing the headers only`,
+  );
+  if (differing.length === 0) {
+    await run(ctx, () =>
+      ctx.client.putObjectAcl({ bucket: ctx.bucket, key: ctx.key, acl: wanted[ACL]!, signal: ctx.signal }),
+    );
+    return { crc64: local.crc64, verification: same.verification, headersUpdated: true };
+  }
+  const copied =
+    ctx.size < COPY_OBJECT_LIMIT_BYTES ? await copyOntoItself(ctx, wanted) : await copyByParts(ctx, wanted);
+  // the copy must still be the file's bytes: its answer's CRC, or else a HEAD, says so
+  let check = await checkStatement(copied, expected, 'object');
+  if (check.kind === 'unproven') check = await checkByHead(ctx, expected);
+  if (check.kind !== 'verified') {
+    throw check.kind === 'mismatch'
+      ? check.error
+      : new Error(`${ctx.key}: the copy with new headers could not be verified`);
+  }
+  return { crc64: local.crc64, verification: check.verification, headersUpdated: true };
+}
+
+function run<T>(ctx: UnchangedContext, fn: () => Promise<T>): Promise<T> {
+  return ctx.limiter.run(fn, ctx.signal);
+}
+
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/** Names of the headers whose stored value is not the wanted one. */
+export function differingHeaders(wanted: Record<string, string>, stored: Record<string, string>): string[] {
+  const names = new Set([...BOTH_WAYS, ...WHEN_SET.filter((h) => wanted[h] !== undefined)]);
+  for (const h of [...Object.keys(wanted), ...Object.keys(stored)]) if (h.startsWith(META)) names.add(h);
+  return [...names].filter((h) => {
+    const a = wanted[h];
+    const b = stored[h];
+    // OSS may leave out the storage class of a Standard object
+    if (h === 'x-oss-storage-class') return a?.toLowerCase() !== (b ?? 'Standard').toLowerCase();
+    return a !== b;
+  });
+}
+
+async function storedAcl(ctx: UnchangedContext): Promise<string | undefined> {
+  try {
+    return await run(ctx, () =>
+      ctx.client.getObjectAcl({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
+    );
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    ctx.notice(`${ctx.key}: cannot read the stored ACL (${isOssError(e) ? e.code : String(e)}); setting it`);
+    return undefined;
+  }
+}
+
+function copyOntoItself(
+  ctx: UnchangedContext,
+  wanted: Record<string, string>,
+): Promise<{ etag: string; crc64?: bigint | undefined }> {
+  return run(ctx, () =>
+    ctx.client.copyObject({ bucket: ctx.bucket, key: ctx.key, headers: wanted, signal: ctx.signal }),
+  );
+}
+
+/** Initiate with the new headers, copy every part from the object itself, complete; aborted on failure. */
+async function copyByParts(
+  ctx: UnchangedContext,
+  wanted: Record<string, string>,
+): Promise<{ etag: string; crc64?: bigint | undefined }> {
+  const { uploadId } = await run(ctx, () =>
+    ctx.client.initiateMultipartUpload({
+      bucket: ctx.bucket,
+      key: ctx.key,
+      headers: wanted,
+      signal: ctx.signal,
+    }),
+  );
+  try {
+    const parts = await Promise.all(
+      Array.from({ length: ctx.plan.partCount }, (_, i) => {
+        const partNumber = i + 1;
+        const range = partRange(ctx.plan, ctx.size, partNumber);
+        return run(ctx, () =>
+          ctx.client.uploadPartCopy({
+            bucket: ctx.bucket,
+            key: ctx.key,
+            uploadId,
+            partNumber,
+            sourceKey: ctx.key,
+            range,
+            signal: ctx.signal,
+          }),
+        ).then((p) => ({ partNumber, etag: p.etag }));
+      }),
+    );
+    return await run(ctx, () =>
+      ctx.client.completeMultipartUpload({
+        bucket: ctx.bucket,
+        key: ctx.key,
+        uploadId,
+        parts,
+        signal: ctx.signal,
+      }),
+    );
+  } catch (e) {
+    await abortUpload(ctx, uploadId);
+    throw e;
+  }
 }

@@ -5,7 +5,7 @@
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Stats, existsSync } from 'node:fs';
-import { crc64Combine, fileRangeBody, isOssError } from '../oss/index.ts';
+import { crc64Combine, isOssError } from '../oss/index.ts';
 import type { OssClient } from '../oss/index.ts';
 import {
   type CheckpointPart,
@@ -16,20 +16,35 @@ import {
   loadCheckpoint,
 } from './checkpoint.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
-import { type StoredCopy, unchangedStoredCopy } from './unchanged.ts';
-import { countingBody } from './counting-body.ts';
+import { unchangedStoredCopy } from './unchanged.ts';
 import { IntegrityError, InvalidArgumentError, UploadError } from './errors.ts';
+import { type FailureFacts, abortUpload, keyStateAfterMismatch, settleFailure } from './failure-policy.ts';
+import {
+  type FileIdentity,
+  assertFileUnchanged,
+  asLocalChange,
+  guardedFileBody,
+  identityOf,
+} from './local-file.ts';
 import { type Limiter, createLimiter } from './limiter.ts';
+import { abortRecorded, abortUnnamed, dropCheckpoint, reclaimUnrecorded } from './orphan-uploads.ts';
 import { type PartPlan, partRange, planParts, validatePartSize } from './plan.ts';
 import { type ProgressListener, ProgressTracker } from './progress.ts';
 import { type RangeDigest, type RangeHasher, sharedRangeHasher } from './range-hasher.ts';
+import { intentPathFor, removeIntent, writeIntent } from './upload-intent.ts';
 import {
-  INTENT_CLOCK_MARGIN_MS,
-  intentPathFor,
-  readIntent,
-  removeIntent,
-  writeIntent,
-} from './upload-intent.ts';
+  type Check,
+  type Expected,
+  type UploadResult,
+  type Verification,
+  checkByHead,
+  checkStatement,
+  etagHex,
+  multipartEtag,
+  verifiedResult,
+} from './verification.ts';
+
+export type { UploadResult } from './verification.ts';
 
 /** Where checkpoints go: off, a dir (file name derived from bucket and key), or an exact path. */
 export type CheckpointOption = false | { readonly dir: string } | { readonly path: string };
@@ -76,33 +91,6 @@ export interface UploadFileOptions {
   hasher?: RangeHasher;
 }
 
-export interface UploadResult {
-  file: string;
-  key: string;
-  size: number;
-  /** ETag as the server sent it. */
-  etag: string;
-  /** CRC-64/XZ of the object as a decimal string. */
-  crc64: string;
-  uploadId?: string;
-  multipart: boolean;
-  parts: number;
-  partSize: number;
-  /** The requested part size, when it had to grow to fit 10,000 parts. */
-  partSizeAdjustedFrom?: number;
-  /** Bytes sent in this run (a retried attempt counts once). */
-  bytesSent: number;
-  /** Bytes an earlier run had already uploaded. */
-  bytesResumed: number;
-  /** Parts sent in this run. */
-  partsSent: number;
-  seconds: number;
-  /** How the stored bytes were checked against the local file: never absent, an unverified upload fails. */
-  verified: 'crc64' | 'md5';
-  /** The bucket already held these exact bytes (size and CRC-64), so nothing was sent (`skipUnchanged`). */
-  unchanged?: boolean;
-}
-
 /** Attempts at a part whose stored CRC differs from the local one before the upload fails. */
 const INTEGRITY_ATTEMPTS = 3;
 const DEFAULT_THREAD_NUM = 4;
@@ -114,6 +102,8 @@ interface Context {
   readonly key: string;
   readonly file: string;
   readonly fileStat: Stats;
+  /** The file as first seen: a change to it during the upload fails the upload. */
+  readonly identity: FileIdentity;
   readonly plan: PartPlan;
   readonly threadNum: number;
   readonly limiter: Limiter;
@@ -154,6 +144,7 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
     key: opts.key,
     file: opts.file,
     fileStat,
+    identity: identityOf(fileStat),
     plan,
     threadNum: opts.threadNum ?? DEFAULT_THREAD_NUM,
     limiter: opts.limiter ?? createLimiter(opts.threadNum ?? DEFAULT_THREAD_NUM),
@@ -181,33 +172,49 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
   const unfinished =
     checkpointPath !== undefined && (existsSync(checkpointPath) || existsSync(intentPathFor(checkpointPath)));
   if (opts.skipUnchanged && !unfinished) {
-    const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
-    if (stored) return unchangedResult(ctx, stored);
+    const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size }).catch((e: unknown) => {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      throw uploadError(ctx, e, { resumable: false });
+    });
+    if (stored) {
+      return verifiedResult(
+        {
+          ...resultFields(ctx, { multipart: !plan.single, partsSent: 0 }),
+          ...(stored.headersUpdated ? { headersUpdated: true as const } : { unchanged: true }),
+        },
+        stored.crc64,
+        stored.verification,
+      );
+    }
   }
   if (plan.single) {
-    // a checkpoint left by an earlier run with a larger part plan is of no use any more
-    if (checkpointPath) await deleteCheckpoint(checkpointPath);
+    // a checkpoint left by an earlier run with a larger part plan is of no use any more, nor is its upload
+    if (checkpointPath) await dropCheckpoint(ctx, checkpointPath);
     return putSingle(ctx);
   }
   return uploadMultipart(ctx);
 }
 
-function unchangedResult(ctx: Context, stored: StoredCopy): UploadResult {
+/** The fields of a result other than the verified ones. */
+function resultFields(
+  ctx: Context,
+  o: { multipart: boolean; partsSent: number; uploadId?: string },
+): Omit<UploadResult, 'etag' | 'crc64' | 'verified'> {
   return {
     file: ctx.file,
     key: ctx.key,
     size: ctx.fileStat.size,
-    etag: stored.etag,
-    crc64: stored.crc64.toString(),
-    multipart: !ctx.plan.single,
+    ...(o.uploadId !== undefined ? { uploadId: o.uploadId } : {}),
+    multipart: o.multipart,
     parts: ctx.plan.partCount,
     partSize: ctx.plan.partSize,
-    bytesSent: 0,
-    bytesResumed: 0,
-    partsSent: 0,
+    ...(ctx.plan.partSizeAdjustedFrom !== undefined
+      ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
+      : {}),
+    bytesSent: ctx.tracker.sentBytes,
+    bytesResumed: ctx.tracker.resumedBytes,
+    partsSent: o.partsSent,
     seconds: (performance.now() - ctx.started) / 1000,
-    verified: 'crc64',
-    unchanged: true,
   };
 }
 
@@ -269,118 +276,134 @@ function uploadError(
   return new UploadError({ file: ctx.file, bucket: ctx.bucket, key: ctx.key, cause, ...extra });
 }
 
-/** Fails when the file's size or modification time moved while it was being read. */
-async function assertFileUnchanged(ctx: Context): Promise<void> {
-  let now: Stats | undefined;
-  try {
-    now = await stat(ctx.file);
-  } catch {
-    now = undefined;
-  }
-  const before = ctx.fileStat;
-  if (!now || now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) {
-    const what = now ? 'changed' : 'was deleted';
-    throw new Error(`the local file ${what} during its upload; upload it again once it is complete`);
-  }
-}
-
-/** Unquoted, lower-case ETag, to compare with a hex MD5. */
-function etagHex(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
-}
-
 /**
- * Check the server's answer for a range against the local bytes. Falls back to the MD5 ETag (hashing the
- * range again) when the server sends no CRC.
+ * Check the server's answer for a part against the local bytes. Falls back to the MD5 ETag (hashing the
+ * range again) when the server sends no CRC; an ETag that is no MD5 proves nothing and fails the part.
  */
-async function checkRange(
+async function checkPart(
   ctx: Context,
   answer: { etag: string; crc64?: bigint | undefined },
   digest: RangeDigest,
   range: { start: number; length: number },
   what: string,
 ): Promise<void> {
-  if (answer.crc64 !== undefined) {
-    if (answer.crc64 !== digest.crc64) {
-      throw new IntegrityError(what, digest.crc64.toString(), answer.crc64.toString(), 'crc64');
-    }
-    return;
-  }
-  if (!ctx.md5Mode) {
-    ctx.md5Mode = true;
-    ctx.notice(
-      `the server sent no x-oss-hash-crc64ecma header for ${ctx.key}; verifying by comparing ETags with the MD5 of the bytes sent`,
-    );
-  }
-  const md5 = digest.md5 ?? (await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true })).md5;
-  if (etagHex(answer.etag) !== md5) {
-    throw new IntegrityError(what, md5 ?? '', etagHex(answer.etag), 'md5');
-  }
+  noteMissingCrc(ctx, answer);
+  const check = await checkStatement(answer, expectedRange(ctx, digest, range), what);
+  if (check.kind === 'mismatch') throw check.error;
+  if (check.kind !== 'verified')
+    throw new Error(`${what}: the answer proves nothing (no CRC-64, ETag ${JSON.stringify(answer.etag)})`);
+}
+
+function noteMissingCrc(ctx: Context, answer: { crc64?: bigint | undefined }): void {
+  if (answer.crc64 !== undefined || ctx.md5Mode) return;
+  ctx.md5Mode = true;
+  ctx.notice(
+    `the server sent no x-oss-hash-crc64ecma header for ${ctx.key}; verifying by comparing ETags with the MD5 of the bytes sent`,
+  );
+}
+
+/** The local bytes of a range, as a check wants them; the MD5 only when asked for. */
+function expectedRange(
+  ctx: Context,
+  digest: RangeDigest,
+  range: { start: number; length: number },
+): Expected {
+  return {
+    size: range.length,
+    crc64: digest.crc64,
+    etag: async () =>
+      digest.md5 ??
+      (
+        await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true }).catch((e: unknown) => {
+          throw asLocalChange(e);
+        })
+      ).md5,
+  };
 }
 
 function hashRange(ctx: Context, start: number, length: number): Promise<RangeDigest> {
-  const p = ctx.hasher.hash(ctx.file, start, length, { md5: ctx.md5Mode });
+  const p = ctx.hasher.hash(ctx.file, start, length, { md5: ctx.md5Mode }).catch((e: unknown) => {
+    throw asLocalChange(e);
+  });
   // the request may fail first; the digest's own failure is then of no interest
   p.catch(() => undefined);
   return p;
 }
 
+/** Send one range with a body that counts its bytes once and stops at a local change. */
+async function sendRange<T>(
+  ctx: Context,
+  range: { start: number; length: number },
+  send: (body: ReturnType<typeof guardedFileBody>, signal: AbortSignal) => Promise<T>,
+): Promise<{ answer: T; body: ReturnType<typeof guardedFileBody> }> {
+  const body = guardedFileBody(ctx.file, range.start, range.length, (n) => ctx.tracker.sent(n));
+  const signal = AbortSignal.any([ctx.signal, body.signal]);
+  try {
+    return { answer: await ctx.limiter.run(() => send(body, signal), ctx.signal), body };
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (body.signal.aborted) throw body.signal.reason;
+    throw e;
+  }
+}
+
 async function putSingle(ctx: Context): Promise<UploadResult> {
   const size = ctx.fileStat.size;
   const range = { start: 0, length: size };
+  const failed = (facts: Omit<FailureFacts, 'multipart'>): Promise<UploadError> => settleFailure(ctx, facts);
   for (let attempt = 1; ; attempt++) {
     const digestPromise = hashRange(ctx, 0, size);
-    const body = countingBody(fileRangeBody(ctx.file, 0, size), (n) => ctx.tracker.sent(n));
-    let answer: { etag: string; crc64?: bigint | undefined };
+    let sent: Awaited<ReturnType<typeof sendRange<{ etag: string; crc64?: bigint | undefined }>>>;
+    let digest: RangeDigest;
     try {
-      answer = await ctx.limiter.run(
-        () =>
-          ctx.client.putObject({
-            bucket: ctx.bucket,
-            key: ctx.key,
-            body,
-            headers: ctx.headers,
-            signal: ctx.signal,
-          }),
-        ctx.signal,
+      sent = await sendRange(ctx, range, (body, signal) =>
+        ctx.client.putObject({ bucket: ctx.bucket, key: ctx.key, body, headers: ctx.headers, signal }),
       );
+      digest = await digestPromise;
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw uploadError(ctx, e, { resumable: false });
+      // the PUT may have replaced the key before failing, but nothing is known of what it holds
+      throw await failed({ cause: e, key: 'unknown' });
     }
-    try {
-      await checkRange(ctx, answer, await digestPromise, range, 'object');
-      await assertFileUnchanged(ctx);
-    } catch (e) {
-      // never leave bytes on the server that do not match the file
-      await ctx.client.deleteObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined);
-      if (e instanceof IntegrityError && attempt < INTEGRITY_ATTEMPTS) {
-        ctx.notice(`${ctx.key}: ${e.message}; uploading it again (attempt ${attempt + 1})`);
+    const { answer, body } = sent;
+    noteMissingCrc(ctx, answer);
+    const expected = expectedRange(ctx, digest, range);
+    const check = await checkStatement(answer, expected, 'object');
+    if (check.kind === 'mismatch') {
+      if (attempt < INTEGRITY_ATTEMPTS) {
+        ctx.notice(`${ctx.key}: ${check.error.message}; uploading it again (attempt ${attempt + 1})`);
+        ctx.tracker.sent(-body.counted);
         continue;
       }
-      throw uploadError(ctx, e, { resumable: false });
+      throw await failed({ cause: check.error, key: await keyStateAfterMismatch(ctx, expected, answer) });
     }
-    const digest = await digestPromise;
+    const proven = check.kind === 'verified' ? check : await checkByHead(ctx, expected);
+    if (proven.kind !== 'verified') {
+      throw await failed({ cause: unconfirmed(proven), key: 'unknown' });
+    }
+    try {
+      await assertFileUnchanged(ctx.file, ctx.identity);
+    } catch (e) {
+      // the stored bytes are what was read, but what was read may not be the whole, final file
+      throw await failed({ cause: e, key: 'verified' });
+    }
     ctx.tracker.partDone();
-    return {
-      file: ctx.file,
-      key: ctx.key,
-      size,
-      etag: answer.etag,
-      crc64: digest.crc64.toString(),
-      multipart: false,
-      parts: 1,
-      partSize: ctx.plan.partSize,
-      ...(ctx.plan.partSizeAdjustedFrom !== undefined
-        ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
-        : {}),
-      bytesSent: ctx.tracker.sentBytes,
-      bytesResumed: 0,
-      partsSent: 1,
-      seconds: (performance.now() - ctx.started) / 1000,
-      verified: ctx.md5Mode ? 'md5' : 'crc64',
-    };
+    return verifiedResult(
+      resultFields(ctx, { multipart: false, partsSent: 1 }),
+      digest.crc64,
+      proven.verification,
+    );
   }
+}
+
+/** The error for a success answer that a HEAD did not confirm. */
+function unconfirmed(check: Check): Error {
+  if (check.kind === 'mismatch') return check.error;
+  return new Error(
+    check.kind === 'absent'
+      ? 'the server answered success, but the object does not exist (not confirmed by HEAD)'
+      : 'the server answered success without a CRC-64, and a HEAD could not confirm the object',
+  );
 }
 
 interface MultipartState {
@@ -431,13 +454,26 @@ async function uploadMultipart(ctx: Context): Promise<UploadResult> {
     if (intentPath) await removeIntent(intentPath);
   }
 
-  const failure = await uploadParts(ctx, state, writer);
-  if (writer) await writer.flush().catch((e: unknown) => ctx.notice(`cannot write checkpoint: ${String(e)}`));
+  let failure = await uploadParts(ctx, state, writer);
+  if (writer) {
+    await writer.flush().catch((e: unknown) => {
+      failure ??= e;
+    });
+  }
+  if (failure === undefined && !ctx.signal.aborted) {
+    failure = await assertFileUnchanged(ctx.file, ctx.identity).catch((e: unknown) => e);
+  }
   if (ctx.signal.aborted || failure !== undefined) {
-    const keep = writer !== undefined;
-    if (!keep) await abortUpload(ctx, state.uploadId);
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    throw uploadError(ctx, failure, { uploadId: state.uploadId, resumable: keep });
+    if (ctx.signal.aborted) {
+      if (!writer) await abortUpload(ctx, state.uploadId);
+      throw ctx.signal.reason;
+    }
+    const gone = isOssError(failure) && failure.code === 'NoSuchUpload';
+    throw await settleFailure(ctx, {
+      cause: failure,
+      key: 'unknown',
+      multipart: { uploadId: state.uploadId, upload: gone ? 'gone' : 'open' },
+    });
   }
   return complete(ctx, state);
 }
@@ -453,7 +489,7 @@ async function ensureWritableDir(ctx: Context, dir: string): Promise<void> {
       key: ctx.key,
       resumable: false,
       cause: e,
-      message: `the checkpoint directory ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? String(e)}); choose a writable directory or turn checkpoints off`,
+      message: `the checkpoint directory ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? String(e)}); choose a writable checkpoint-dir or turn checkpoints off`,
     });
   }
 }
@@ -490,8 +526,9 @@ async function resume(
   if (!isCheckpointState(loaded)) {
     if (loaded.kind === 'invalid') {
       ctx.notice(`checkpoint ${path} for ${ctx.file} not used: ${loaded.reason}; starting a fresh upload`);
-      const stale = loaded.state;
-      if (stale && stale.endpoint === identity.endpoint) await abortUpload(ctx, stale.uploadId);
+      // the upload it records (or, unreadable, could have recorded) would be left billing: abort it first
+      if (loaded.state) await abortRecorded(ctx, loaded.state);
+      else await abortUnnamed(ctx, path);
     }
     return undefined;
   }
@@ -544,7 +581,7 @@ async function resume(
   try {
     await Promise.all(checks);
   } catch (e) {
-    throw uploadError(ctx, e, { uploadId: loaded.uploadId, resumable: true });
+    throw uploadError(ctx, asLocalChange(e), { uploadId: loaded.uploadId, resumable: true });
   }
   const bytes = [...done.values()].reduce((sum, p) => sum + p.size, 0);
   ctx.tracker.resumed(bytes, done.size);
@@ -556,20 +593,33 @@ async function resume(
 
 /**
  * A checkpoint that lists every part but whose upload id is gone: an earlier Complete may have succeeded
- * without its answer arriving. The object counts as done only if its size and CRC match the local file.
+ * without its answer arriving. The object counts as done only if a HEAD shows the local size and CRC.
  */
 async function completedEarlier(ctx: Context, cp: CheckpointState): Promise<UploadResult | undefined> {
   if (cp.parts.length !== ctx.plan.partCount) return undefined;
   const expected = await localObjectCrc(ctx, cp.parts);
   if (expected === undefined) return undefined;
-  const head = await ctx.client
-    .headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal })
-    .catch(() => undefined);
-  if (!head || head.size !== ctx.fileStat.size || head.crc64 !== expected) return undefined;
+  const check = await checkByHead(ctx, objectExpected(ctx, expected, cp.parts));
+  if (check.kind !== 'verified') return undefined;
   ctx.notice(`${ctx.key} was already completed by an earlier run; nothing left to send`);
   if (ctx.checkpointPath) await deleteCheckpoint(ctx.checkpointPath);
   ctx.tracker.resumed(ctx.fileStat.size, ctx.plan.partCount);
-  return result(ctx, { uploadId: cp.uploadId, done: new Map(), partsSent: 0 }, head.etag, expected, 'crc64');
+  return multipartResult(
+    ctx,
+    { uploadId: cp.uploadId, done: new Map(), partsSent: 0 },
+    expected,
+    check.verification,
+  );
+}
+
+/** The whole object as a check wants it: size, CRC, and the multipart ETag the parts' MD5s give. */
+function objectExpected(ctx: Context, crc: bigint, parts: readonly CheckpointPart[]): Expected {
+  const sorted = [...parts].sort((a, b) => a.n - b.n);
+  return {
+    size: ctx.fileStat.size,
+    crc64: crc,
+    etag: () => Promise.resolve(multipartEtag(sorted.map((p) => etagHex(p.etag)))),
+  };
 }
 
 /** Whole-file CRC from the local bytes of the listed parts; undefined when any part no longer matches. */
@@ -589,7 +639,10 @@ async function localObjectCrc(ctx: Context, parts: readonly CheckpointPart[]): P
   return crc;
 }
 
-/** Runs `threadNum` workers over the parts still missing; resolves with the first failure, if any. */
+/**
+ * Runs `threadNum` workers over the parts still missing; resolves with the first failure, if any. A checkpoint
+ * that cannot be written stops the file at once: parts sent after it would be recorded nowhere.
+ */
 async function uploadParts(
   ctx: Context,
   state: MultipartState,
@@ -599,47 +652,40 @@ async function uploadParts(
   for (let n = 1; n <= ctx.plan.partCount; n++) if (!state.done.has(n)) todo.push(n);
   let next = 0;
   let failure: unknown;
-  let failed = false;
+  const stop = (): boolean => failure !== undefined || writer?.error !== undefined || ctx.signal.aborted;
   const work = async (): Promise<void> => {
-    while (!failed && !ctx.signal.aborted && next < todo.length) {
+    while (!stop() && next < todo.length) {
       const n = todo[next++]!;
       try {
         await uploadPart(ctx, state, n);
         writer?.request();
       } catch (e) {
-        if (!failed && !ctx.signal.aborted) {
-          failed = true;
-          failure = e;
-        }
+        if (failure === undefined && !ctx.signal.aborted) failure = e;
       }
     }
   };
   // in-flight parts settle before anyone decides to keep or abort the upload, or parts would be stranded
   await Promise.all(Array.from({ length: Math.min(ctx.threadNum, todo.length) }, work));
-  if (!failed && writer?.error !== undefined) return writer.error;
-  return failure;
+  return failure ?? writer?.error;
 }
 
 async function uploadPart(ctx: Context, state: MultipartState, n: number): Promise<void> {
   const range = partRange(ctx.plan, ctx.fileStat.size, n);
   for (let attempt = 1; ; attempt++) {
     const digestPromise = hashRange(ctx, range.start, range.length);
-    const body = countingBody(fileRangeBody(ctx.file, range.start, range.length), (k) => ctx.tracker.sent(k));
-    const answer = await ctx.limiter.run(
-      () =>
-        ctx.client.uploadPart({
-          bucket: ctx.bucket,
-          key: ctx.key,
-          uploadId: state.uploadId,
-          partNumber: n,
-          body,
-          signal: ctx.signal,
-        }),
-      ctx.signal,
+    const { answer, body } = await sendRange(ctx, range, (b, signal) =>
+      ctx.client.uploadPart({
+        bucket: ctx.bucket,
+        key: ctx.key,
+        uploadId: state.uploadId,
+        partNumber: n,
+        body: b,
+        signal,
+      }),
     );
     const digest = await digestPromise;
     try {
-      await checkRange(ctx, answer, digest, range, `part ${n}`);
+      await checkPart(ctx, answer, digest, range, `part ${n}`);
     } catch (e) {
       if (e instanceof IntegrityError && attempt < INTEGRITY_ATTEMPTS) {
         ctx.notice(`${ctx.key}: ${e.message}; sending part ${n} again`);
@@ -648,6 +694,8 @@ async function uploadPart(ctx: Context, state: MultipartState, n: number): Promi
       }
       throw e;
     }
+    // a file edited in place between parts would make the object a mix of old and new bytes
+    await assertFileUnchanged(ctx.file, ctx.identity);
     state.done.set(n, { n, etag: answer.etag, size: range.length, crc64: digest.crc64.toString() });
     state.partsSent++;
     ctx.tracker.partDone();
@@ -657,15 +705,14 @@ async function uploadPart(ctx: Context, state: MultipartState, n: number): Promi
 
 async function complete(ctx: Context, state: MultipartState): Promise<UploadResult> {
   const parts = [...state.done.values()].sort((a, b) => a.n - b.n);
-  let expected = 0n;
-  for (const p of parts) expected = crc64Combine(expected, BigInt(p.crc64), p.size);
-  const keep = ctx.checkpointPath !== undefined;
-  try {
-    await assertFileUnchanged(ctx);
-  } catch (e) {
-    if (!keep) await abortUpload(ctx, state.uploadId);
-    throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: keep });
-  }
+  let crc = 0n;
+  for (const p of parts) crc = crc64Combine(crc, BigInt(p.crc64), p.size);
+  const expected = objectExpected(ctx, crc, parts);
+  const failed = (
+    cause: unknown,
+    upload: 'open' | 'gone' | 'completed',
+    key: FailureFacts['key'] = 'unknown',
+  ) => settleFailure(ctx, { cause, key, multipart: { uploadId: state.uploadId, upload } });
   const forbid = findHeader(ctx.headers, FORBID_OVERWRITE);
   let answer: { etag: string; crc64?: bigint | undefined };
   try {
@@ -684,106 +731,47 @@ async function complete(ctx: Context, state: MultipartState): Promise<UploadResu
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     // a Complete whose answer was lost may still have succeeded: the object then matches size and CRC
-    const head =
-      isOssError(e) && (e.retryable || e.code === 'NoSuchUpload')
-        ? await ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined)
-        : undefined;
-    if (head && head.size === ctx.fileStat.size && head.crc64 === expected) {
-      answer = { etag: head.etag, crc64: head.crc64 };
-    } else if (isOssError(e) && e.code === 'FileAlreadyExists') {
-      // this upload can never complete: free its parts and its checkpoint
-      await abortUpload(ctx, state.uploadId);
-      if (ctx.checkpointPath) await deleteCheckpoint(ctx.checkpointPath);
-      throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: false });
-    } else {
-      if (!keep) await abortUpload(ctx, state.uploadId);
-      throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: keep });
+    const lost = isOssError(e) && (e.retryable || e.code === 'NoSuchUpload');
+    const head = lost ? await checkByHead(ctx, expected) : undefined;
+    if (head?.kind === 'verified') return finish(ctx, state, crc, head.verification);
+    throw await failed(e, isOssError(e) && e.code === 'NoSuchUpload' ? 'gone' : 'open');
+  }
+  // only a stated CRC (or, from a server without CRCs, the ETag the parts give) counts; an answer without
+  // one is checked by HEAD, since a 200 alone does not prove the object exists
+  let check = await checkStatement({ etag: answer.etag, crc64: answer.crc64 }, expected, 'object');
+  if (check.kind === 'mismatch') {
+    throw await failed(check.error, 'completed', await keyStateAfterMismatch(ctx, expected, answer));
+  }
+  if (check.kind !== 'verified' || answer.crc64 === undefined) {
+    if (answer.crc64 === undefined && !ctx.md5Mode) {
+      ctx.notice(`${ctx.key}: the Complete answer carried no CRC-64; checking the object with a HEAD`);
+    }
+    check = await checkByHead(ctx, expected);
+    if (check.kind !== 'verified') {
+      // the upload may still be open (a 200 that completed nothing): keep it and its checkpoint for a re-run
+      throw await failed(unconfirmed(check), check.kind === 'mismatch' ? 'completed' : 'open');
     }
   }
-  if (answer.crc64 !== undefined && answer.crc64 !== expected) {
-    // the stored object is not the file: it must not stay behind looking complete
-    await ctx.client.deleteObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined);
-    if (ctx.checkpointPath) await deleteCheckpoint(ctx.checkpointPath);
-    const err = new IntegrityError('object', expected.toString(), answer.crc64.toString(), 'crc64');
-    throw uploadError(ctx, err, { uploadId: state.uploadId, resumable: false });
-  }
-  const verified = answer.crc64 !== undefined ? 'crc64' : 'md5';
-  // only now, with the object verified, may the checkpoint go
-  if (ctx.checkpointPath) await deleteCheckpoint(ctx.checkpointPath);
-  return result(ctx, state, answer.etag, expected, verified);
+  return finish(ctx, state, crc, check.verification);
 }
 
-function result(
+/** The object is verified: only now may the checkpoint go. */
+async function finish(
   ctx: Context,
   state: MultipartState,
-  etag: string,
   crc: bigint,
-  verified: 'crc64' | 'md5',
-): UploadResult {
-  return {
-    file: ctx.file,
-    key: ctx.key,
-    size: ctx.fileStat.size,
-    etag,
-    crc64: crc.toString(),
-    uploadId: state.uploadId,
-    multipart: true,
-    parts: ctx.plan.partCount,
-    partSize: ctx.plan.partSize,
-    ...(ctx.plan.partSizeAdjustedFrom !== undefined
-      ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
-      : {}),
-    bytesSent: ctx.tracker.sentBytes,
-    bytesResumed: ctx.tracker.resumedBytes,
-    partsSent: state.partsSent,
-    seconds: (performance.now() - ctx.started) / 1000,
-    verified,
-  };
+  v: Verification,
+): Promise<UploadResult> {
+  if (ctx.checkpointPath) await deleteCheckpoint(ctx.checkpointPath);
+  return multipartResult(ctx, state, crc, v);
 }
 
-/**
- * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
- * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
- */
-async function reclaimUnrecorded(ctx: Context, intentPath: string, keep: string | undefined): Promise<void> {
-  const at = await readIntent(intentPath);
-  if (at === undefined) return;
-  const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
-  try {
-    const uploads = await ctx.client.listMultipartUploads({
-      bucket: ctx.bucket,
-      prefix: ctx.key,
-      signal: ctx.signal,
-    });
-    for (const u of uploads) {
-      if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since) continue;
-      ctx.notice(
-        `${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`,
-      );
-      await abortUpload(ctx, u.uploadId);
-    }
-    await removeIntent(intentPath);
-  } catch (e) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    // the intent stays for the next run; this upload can go ahead
-    ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
-  }
-}
-
-/** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */
-async function abortUpload(ctx: Context, uploadId: string): Promise<void> {
-  try {
-    await ctx.client.abortMultipartUpload({
-      bucket: ctx.bucket,
-      key: ctx.key,
-      uploadId,
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (e) {
-    if (!(isOssError(e) && e.code === 'NoSuchUpload')) {
-      ctx.notice(`could not abort upload ${uploadId} of ${ctx.key}: ${String(e)}`);
-    }
-  }
+function multipartResult(ctx: Context, state: MultipartState, crc: bigint, v: Verification): UploadResult {
+  return verifiedResult(
+    resultFields(ctx, { multipart: true, partsSent: state.partsSent, uploadId: state.uploadId }),
+    crc,
+    v,
+  );
 }
 
 function findHeader(headers: Record<string, string>, name: string): string | undefined {

@@ -1,0 +1,124 @@
+/**
+ * The local file as this upload first saw it, and the ways it can stop being that file while it is read: grown,
+ * truncated, deleted, replaced, or edited in place with its modification time put back (`touch -r`, `rsync
+ * --inplace -t`: only the change time moves). Such a change fails the upload at once; sending it again cannot help.
+ */
+import { type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { type Body, fileRangeBody } from '../oss/index.ts';
+
+/** What must stay the same for the bytes read early and the bytes read late to be one file. */
+export interface FileIdentity {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+}
+
+export function identityOf(s: Stats): FileIdentity {
+  return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev };
+}
+
+export class LocalFileChangedError extends Error {
+  readonly code = 'LocalFileChanged';
+  readonly retryable = false;
+
+  constructor(detail: string) {
+    super(
+      `the local file changed (or was deleted) during its upload (${detail}); upload it again once it is complete`,
+    );
+    this.name = 'LocalFileChangedError';
+  }
+}
+
+export function isLocalFileChanged(e: unknown): e is LocalFileChangedError {
+  return e instanceof LocalFileChangedError;
+}
+
+/** Read errors that mean the file is no longer the one being uploaded, as opposed to an unreadable disk. */
+const CHANGED_CODES = new Set(['ENOENT', 'ESHORTREAD', 'ESTALE']);
+
+/** The error to report for a failed read of the file: a vanished or shortened file is a local change. */
+export function asLocalChange(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && CHANGED_CODES.has(code)) {
+    return new LocalFileChangedError(code === 'ENOENT' ? 'it was deleted' : 'it is shorter than it was');
+  }
+  return e;
+}
+
+/** Throws LocalFileChangedError when the file at `path` is no longer `before`. */
+export async function assertFileUnchanged(path: string, before: FileIdentity): Promise<void> {
+  let now: Stats;
+  try {
+    now = await stat(path);
+  } catch {
+    throw new LocalFileChangedError('it was deleted');
+  }
+  const changed = (['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev'] as const).filter((f) => now[f] !== before[f]);
+  if (changed.length > 0) {
+    const what = changed.includes('size')
+      ? `size ${before.size} -> ${now.size}`
+      : `${changed.join(', ')} moved`;
+    throw new LocalFileChangedError(what);
+  }
+}
+
+/**
+ * A file range as a request body that counts each byte once and notices a local change while it streams.
+ * Each attempt of the client re-opens the body: the bytes of the abandoned attempt are taken back first, and an
+ * abandoned attempt still being drained reports nothing more. A read that ends short or finds the file gone
+ * aborts `signal` with a LocalFileChangedError, so the client stops without retrying.
+ */
+export interface GuardedBody extends Body {
+  /** Bytes the current attempt has reported. */
+  readonly counted: number;
+  readonly signal: AbortSignal;
+}
+
+export function guardedFileBody(
+  path: string,
+  start: number,
+  length: number,
+  onBytes: (delta: number) => void,
+): GuardedBody {
+  const controller = new AbortController();
+  let attempt = 0;
+  let counted = 0;
+  const fail = (e: unknown): never => {
+    const changed = asLocalChange(e);
+    if (isLocalFileChanged(changed)) controller.abort(changed);
+    throw changed;
+  };
+  const inner = fileRangeBody(path, start, length);
+  return {
+    length,
+    signal: controller.signal,
+    get counted() {
+      return counted;
+    },
+    open() {
+      if (counted !== 0) onBytes(-counted);
+      counted = 0;
+      const mine = ++attempt;
+      const source = inner.open() as AsyncIterable<Uint8Array>;
+      return (async function* read() {
+        let got = 0;
+        try {
+          for await (const chunk of source) {
+            got += chunk.length;
+            if (mine === attempt) {
+              counted += chunk.length;
+              onBytes(chunk.length);
+            }
+            yield chunk;
+          }
+        } catch (e) {
+          fail(e);
+        }
+        if (got < length) fail(Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' }));
+      })();
+    },
+  };
+}
