@@ -41,6 +41,7 @@ export const INPUT = {
 export const OUTPUT = {
   uploadedCount: 'uploaded-count',
   skippedCount: 'skipped-count',
+  updatedCount: 'updated-count',
   bytesUploaded: 'bytes-uploaded',
   bytesResumed: 'bytes-resumed',
   keys: 'keys',

@@ -26,6 +26,8 @@ import {
   STORAGE_CLASSES,
 } from './constants.ts';
 import { formatDuration, parseDuration } from './duration.ts';
+import { credentialProblem, encodeContentDisposition, headerValueProblem, isToken } from './header-values.ts';
+import { escapeText } from './log-line.ts';
 import { parseSize } from './size.ts';
 
 export class InputError extends Error {
@@ -99,7 +101,7 @@ export const runnerInputs: InputSource = {
 export const MAX_THREAD_NUM = 64;
 
 function fail(input: string, value: string, allowed: string): never {
-  throw new InputError(input, `input \`${input}\`: got \`${value}\`; allowed ${allowed}`);
+  throw new InputError(input, `input \`${input}\`: got \`${escapeText(value)}\`; allowed ${allowed}`);
 }
 
 /** The protocol layer says `bucket: got ...`; here that is `input \`bucket\`: got ...` like every other input. */
@@ -147,10 +149,14 @@ export function parseThreadNum(raw: string, input: string = INPUT.threadNum): nu
   return n;
 }
 
-function extraHeaders(raw: string): Record<string, string> {
-  const text = raw.trim();
-  if (text === '') return {};
-  let pairs: Array<[string, string]>;
+/** One header as the user wrote it: the line (or JSON member) is what an error quotes. */
+interface GivenHeader {
+  name: string;
+  value: string;
+  where: string;
+}
+
+function headerLines(text: string): GivenHeader[] {
   if (text.startsWith('{')) {
     let parsed: unknown;
     try {
@@ -165,31 +171,91 @@ function extraHeaders(raw: string): Record<string, string> {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       return fail(INPUT.headers, text, 'a JSON object of strings or `Name: value` lines');
     }
-    pairs = Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
-  } else {
-    pairs = text
-      .split(/\r?\n/)
-      .filter((l) => l.trim() !== '')
-      .map((line) => {
-        const i = line.indexOf(':');
-        if (i <= 0) return fail(INPUT.headers, line, '`Name: value` lines or a JSON object');
-        return [line.slice(0, i).trim(), line.slice(i + 1).trim()];
-      });
+    return Object.entries(parsed).map(([name, v]) => {
+      const value = typeof v === 'string' ? v : JSON.stringify(v);
+      return {
+        name,
+        value,
+        where: `member \`${escapeText(JSON.stringify(name))}: ${escapeText(JSON.stringify(value))}\``,
+      };
+    });
   }
+  return text.split(/\r?\n/).flatMap((line, i) => {
+    if (line.trim() === '') return [];
+    const colon = line.indexOf(':');
+    if (colon <= 0) return fail(INPUT.headers, line, '`Name: value` lines or a JSON object');
+    return [
+      {
+        name: line.slice(0, colon).trim(),
+        value: line.slice(colon + 1).trim(),
+        where: `line ${i + 1} \`${escapeText(line.trim())}\``,
+      },
+    ];
+  });
+}
+
+function extraHeaders(raw: string): Record<string, string> {
+  const text = raw.trim();
+  if (text === '') return {};
   const out: Record<string, string> = {};
-  for (const [name, value] of pairs) {
+  const seen = new Map<string, GivenHeader>();
+  for (const given of headerLines(text)) {
+    const { name } = given;
     const lower = name.toLowerCase();
-    if (!lower.startsWith('x-oss-meta-') && !(ALLOWED_EXTRA_HEADERS as readonly string[]).includes(lower)) {
+    if (lower.startsWith('x-oss-meta-')) {
+      if (lower === 'x-oss-meta-' || !isToken(name))
+        fail(INPUT.headers, name, "x-oss-meta- followed by a name of letters, digits and `!#$%&'*+-.^_`|~`");
+    } else if (!(ALLOWED_EXTRA_HEADERS as readonly string[]).includes(lower)) {
       fail(
         INPUT.headers,
         name,
         `x-oss-meta-* or one of ${ALLOWED_EXTRA_HEADERS.join(', ')} (other headers have their own inputs)`,
       );
     }
-    if (/[\r\n]/.test(value)) fail(INPUT.headers, `${name}: ${value}`, 'single-line values');
-    out[lower] = value;
+    const earlier = seen.get(lower);
+    if (earlier) {
+      throw new InputError(
+        INPUT.headers,
+        `input \`headers\`: ${earlier.where} and ${given.where} both set \`${lower}\`; allowed each header once`,
+      );
+    }
+    seen.set(lower, given);
+    out[lower] = lower === 'content-disposition' ? encodeContentDisposition(given.value) : given.value;
   }
   return out;
+}
+
+/** Every header value must survive the HTTP layer; the input that set it is named when one does not. */
+function checkHeaderValues(headers: Record<string, string>): void {
+  const inputOf: Record<string, string> = {
+    'cache-control': INPUT.cacheControl,
+    'content-type': INPUT.contentType,
+  };
+  for (const [name, value] of Object.entries(headers)) {
+    const problem = headerValueProblem(name, value);
+    if (problem) {
+      const input = inputOf[name] ?? INPUT.headers;
+      throw new InputError(input, `input \`${input}\`: ${problem}`);
+    }
+  }
+}
+
+/**
+ * An endpoint with `user:password@` would carry a credential into every log line that shows the endpoint; the
+ * keys have inputs of their own. The error shows the endpoint with the user info replaced.
+ */
+function refuseUserInfo(src: InputSource, endpoint: string | undefined): void {
+  const m = endpoint === undefined ? null : /^((?:[a-z][a-z0-9+.-]*:)?\/\/)?([^/?#]*)@/i.exec(endpoint);
+  if (!m || endpoint === undefined) return;
+  const userInfo = m[2]!;
+  src.mask(userInfo);
+  const colon = userInfo.indexOf(':');
+  if (colon >= 0 && colon + 1 < userInfo.length) src.mask(userInfo.slice(colon + 1));
+  fail(
+    INPUT.endpoint,
+    `${m[1] ?? ''}***@${endpoint.slice(m[0].length)}`,
+    'a host or URL without a user name or password (the keys go in `access-key-id` and `access-key-secret` or the environment)',
+  );
 }
 
 function keyAuth(src: InputSource): KeyAuth {
@@ -226,6 +292,14 @@ function keyAuth(src: InputSource): KeyAuth {
       INPUT.accessKeySecret,
       `access key secret missing (the id came from ${id.from}): set ${where(INPUT.accessKeySecret, 'OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET')}`,
     );
+  }
+  for (const [input, given] of [
+    [INPUT.accessKeyId, id],
+    [INPUT.accessKeySecret, secret],
+    [INPUT.securityToken, token],
+  ] as const) {
+    const problem = given && credentialProblem(given.value);
+    if (problem) throw new InputError(input, `${given.from}: ${problem}`);
   }
   return {
     kind: 'keys',
@@ -334,6 +408,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
   }
   const region = src.get(INPUT.region).trim() || undefined;
   const endpoint = src.get(INPUT.endpoint).trim() || undefined;
+  refuseUserInfo(src, endpoint);
   const cname = bool(src, INPUT.cname, false);
   const internal = bool(src, INPUT.internal, false);
   try {
@@ -343,9 +418,11 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     const input = e.message.startsWith('region') ? INPUT.region : INPUT.endpoint;
     throw new InputError(input, asInputMessage(e.message));
   }
-  const destination = src
-    .get(INPUT.destination)
-    .trim()
+  const rawDestination = src.get(INPUT.destination).trim();
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(rawDestination))
+    fail(INPUT.destination, rawDestination, 'a key prefix without control characters or line breaks');
+  const destination = rawDestination
     .replace(/\\/g, '/')
     .replace(/^\/+/, '')
     .replace(/\/{2,}/g, '/');
@@ -369,6 +446,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
       'a MIME type such as `text/html; charset=utf-8`, or empty to pick one per file',
     );
   }
+  checkHeaderValues({ ...headers, ...(contentType === undefined ? {} : { 'content-type': contentType }) });
   const deleteOrphans = bool(src, INPUT.deleteOrphans, false);
   const force = bool(src, INPUT.deleteOrphansForce, false);
   if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
@@ -405,4 +483,9 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     abortStaleUploadsMs: staleAge(src),
   };
   return inputs;
+}
+
+/** The inputs for the debug log: how the run signs in, never with what. */
+export function describeInputs(inputs: ActionInputs): string {
+  return JSON.stringify({ ...inputs, auth: inputs.auth.kind });
 }

@@ -16,7 +16,9 @@ import {
 import { type CleanupResult, NO_CLEANUP, cleanUp } from './cleanup.ts';
 import { STATE } from './constants.ts';
 import { findFiles } from './files.ts';
-import { type ActionInputs, type InputSource, readInputs, runnerInputs } from './inputs.ts';
+import { type ActionInputs, type InputSource, describeInputs, readInputs, runnerInputs } from './inputs.ts';
+import { FileLedger, headersUpdated } from './ledger.ts';
+import { info, infoLines, log, startGroup } from './log.ts';
 import {
   ProgressReporter,
   describeError,
@@ -37,34 +39,40 @@ export interface RunDeps {
   signal?: AbortSignal;
   /** GitHub ID token, masking and logs for OIDC sign-in. */
   signIn?: SignInDeps;
+  /** Where the final state of every planned file is kept; the entry reads it when the work stops unsettled. */
+  ledger?: FileLedger;
+  /** The engine; the entry's pending-work guard is tested with one that never settles. */
+  upload?: typeof uploadFiles;
 }
-
-const log = { info: (m: string) => core.info(m), warning: (m: string) => core.warning(m) };
 
 /** The main step. Throws when any upload failed; the entry turns that into a failed step. */
 export async function run(deps: RunDeps = {}): Promise<void> {
   const src = deps.inputs ?? runnerInputs;
   const inputs = readInputs(src);
-  core.debug(`effective inputs: ${JSON.stringify({ ...inputs, auth: inputs.auth.kind })}`);
+  core.debug(`effective inputs: ${describeInputs(inputs)}`);
   const credentials = credentialsFor(inputs.auth, deps.signIn);
   // sign in before any other work, so a refused role fails the step at once
   if (typeof credentials === 'function') await credentials();
   const workspace = src.env.GITHUB_WORKSPACE ?? process.cwd();
+  const checkpointDir = isAbsolute(inputs.checkpointDir)
+    ? inputs.checkpointDir
+    : resolve(workspace, inputs.checkpointDir);
   const files = await findFiles({
     patterns: inputs.patterns,
     destination: inputs.destination,
     includeHiddenFiles: inputs.includeHiddenFiles,
     contentType: inputs.contentType,
     workspace,
+    checkpointDir,
+    onNotice: info,
   });
-  const checkpointDir = isAbsolute(inputs.checkpointDir)
-    ? inputs.checkpointDir
-    : resolve(workspace, inputs.checkpointDir);
+  const ledger = deps.ledger ?? new FileLedger();
+  ledger.plan(files.map((f) => f.key));
   if (files.length === 0) {
     const message = `No files were found with the provided path: ${inputs.patterns.join(', ')}. No objects will be uploaded.`;
     if (inputs.ifNoFilesFound === 'error') throw new Error(message);
-    if (inputs.ifNoFilesFound === 'warn') core.warning(message);
-    else core.info(message);
+    if (inputs.ifNoFilesFound === 'warn') log.warning(message);
+    else info(message);
     const client = clientFor(inputs, credentials);
     const cleanup = await cleanUpAfter(client, inputs, [], checkpointDir, deps.signal).finally(() =>
       client.close(),
@@ -76,7 +84,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     if (cleanup.error) throw cleanup.error;
     return;
   }
-  core.info(
+  info(
     `${files.length} file(s), ${formatBytes(files.reduce((s, f) => s + f.size, 0))}, to oss://${inputs.bucket}/${inputs.destination}`,
   );
 
@@ -100,24 +108,30 @@ export async function run(deps: RunDeps = {}): Promise<void> {
   }
 
   const client = clientFor(inputs, credentials);
-  const reporter = new ProgressReporter();
+  const reporter = new ProgressReporter({ write: info });
   let outcomes: UploadOutcome[];
   try {
-    outcomes = await uploadFiles(uploadItems(files), {
+    outcomes = await (deps.upload ?? uploadFiles)(uploadItems(files), {
       client,
       ...uploadSettings(inputs, checkpointDir),
       signal: deps.signal,
       onProgress: reporter.onProgress,
-      onNotice: (m) => core.info(m),
-      onFileDone: (o) => reportFile(o, deps.signal),
+      onNotice: info,
+      onFileDone: (o) => {
+        ledger.settle(o);
+        reportFile(o, deps.signal);
+      },
     });
   } catch (e) {
     // cancelled: the engine has flushed every checkpoint; post saves them to the cache
     await client.close();
-    throw e;
+    throw new Error(`${describeError(e)}; ${ledger.describeUnfinished()}`, { cause: e });
   }
+  // the engine answers for every item; the ledger holds it to that before the step may pass
+  outcomes.forEach((o) => ledger.settle(o));
+  ledger.assertSettled();
   const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
-  core.info(resultTable(outcomes));
+  infoLines(resultTable(outcomes));
   const deployed = t.failed === 0 ? files.map((f) => f.key) : undefined;
   const cleanup = await cleanUpAfter(client, inputs, deployed, checkpointDir, deps.signal).finally(() =>
     client.close(),
@@ -161,7 +175,7 @@ function clientFor(inputs: ActionInputs, credentials: Credentials | CredentialsP
   return new OssClient({
     ...clientOptions(inputs, credentials),
     onRetry: ({ operation, attempt, delayMs, error }) =>
-      core.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
+      info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
   });
 }
 
@@ -173,28 +187,28 @@ function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
   if (!o.ok) {
     // a cancel fails the step once, with its reason; repeating it per file adds nothing
     if (signal?.aborted) return;
-    core.startGroup(`failed ${o.item.key}`);
+    startGroup(`failed ${o.item.key}`);
     core.error(describeError(o.error));
     core.endGroup();
     return;
   }
   const r = o.result;
-  if (r.unchanged) {
-    core.info(resultLine(r));
+  if (r.unchanged || headersUpdated(r)) {
+    info(resultLine(r));
     return;
   }
-  core.startGroup(resultLine(r));
-  core.info(`file: ${r.file}`);
+  startGroup(resultLine(r));
+  info(`file: ${r.file}`);
   if (r.multipart) {
     const grown = r.partSizeAdjustedFrom
       ? ` (grown from ${formatBytes(r.partSizeAdjustedFrom)} to stay within 10,000 parts)`
       : '';
-    core.info(`multipart upload ${r.uploadId ?? ''}: ${r.parts} parts of ${formatBytes(r.partSize)}${grown}`);
-    core.info(`parts sent now: ${r.partsSent}; already on the server: ${r.parts - r.partsSent}`);
+    info(`multipart upload ${r.uploadId ?? ''}: ${r.parts} parts of ${formatBytes(r.partSize)}${grown}`);
+    info(`parts sent now: ${r.partsSent}; already on the server: ${r.parts - r.partsSent}`);
   } else {
-    core.info('single PutObject');
+    info('single PutObject');
   }
-  core.info(`bytes sent now: ${formatBytes(r.bytesSent)}; resumed: ${formatBytes(r.bytesResumed)}`);
-  core.info(`ETag ${r.etag}, CRC-64 ${r.crc64}`);
+  info(`bytes sent now: ${formatBytes(r.bytesSent)}; resumed: ${formatBytes(r.bytesResumed)}`);
+  info(`ETag ${r.etag}, CRC-64 ${r.crc64}`);
   core.endGroup();
 }

@@ -5,6 +5,7 @@
 import * as core from '@actions/core';
 import { type CacheApi, saveCheckpoints } from './checkpoint-cache.ts';
 import { STATE } from './constants.ts';
+import { log } from './log.ts';
 
 export async function runPost(deps: { cache?: CacheApi } = {}): Promise<void> {
   const dir = core.getState(STATE.checkpointDir);
@@ -14,6 +15,6 @@ export async function runPost(deps: { cache?: CacheApi } = {}): Promise<void> {
     dir,
     key,
     ...(deps.cache ? { cache: deps.cache } : {}),
-    log: { info: (m) => core.info(m), warning: (m) => core.warning(m) },
+    log,
   });
 }

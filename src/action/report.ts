@@ -3,6 +3,8 @@ import * as core from '@actions/core';
 import type { ProgressEvent, UploadOutcome, UploadResult } from '../engine/index.ts';
 import type { CleanupResult } from './cleanup.ts';
 import { OUTPUT } from './constants.ts';
+import { finalState, headersUpdated } from './ledger.ts';
+import { escapeText } from './log-line.ts';
 import { formatBytes } from './size.ts';
 
 /** Turns the engine's progress facts into at most one line per file every `intervalMs`, plus one at 100% for files that had one. */
@@ -51,6 +53,9 @@ export class ProgressReporter {
  * or `unchanged key (...)` when nothing had to be sent.
  */
 export function resultLine(r: UploadResult): string {
+  if (headersUpdated(r)) {
+    return `headers updated ${r.key} (${formatBytes(r.size)}: same bytes, new headers; nothing re-sent)`;
+  }
   if (r.unchanged) {
     return `unchanged ${r.key} (${formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`;
   }
@@ -61,7 +66,8 @@ export function resultLine(r: UploadResult): string {
 /** `key: 42.0% 420.0 MiB / 1000.0 MiB, 83.1 MB/s, ETA 7s (resumed 100.0 MiB)` */
 export function progressLine(e: ProgressEvent, seconds: number, bytesThisRun: number): string {
   const pct = e.bytesTotal === 0 ? 100 : (e.bytesDone / e.bytesTotal) * 100;
-  const rate = seconds > 0 ? bytesThisRun / seconds : 0;
+  // a retried request takes its bytes back, so this run's count can dip below where the line started
+  const rate = seconds > 0 ? Math.max(0, bytesThisRun) / seconds : 0;
   const eta = rate > 0 ? `, ETA ${Math.ceil((e.bytesTotal - e.bytesDone) / rate)}s` : '';
   const resumed = e.bytesResumed > 0 ? ` (resumed ${formatBytes(e.bytesResumed)})` : '';
   return `${e.key}: ${pct.toFixed(1)}% ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}, ${(rate / 1e6).toFixed(1)} MB/s${eta}${resumed}`;
@@ -71,6 +77,8 @@ export interface Totals {
   uploaded: number;
   /** Already stored with the same size and CRC-64: nothing sent. */
   skipped: number;
+  /** Same bytes already stored; only the headers were rewritten in place. */
+  updated: number;
   failed: number;
   bytesUploaded: number;
   bytesResumed: number;
@@ -80,10 +88,12 @@ export interface Totals {
 
 export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) => string): Totals {
   const ok = outcomes.filter((o): o is Extract<UploadOutcome, { ok: true }> => o.ok);
-  const skipped = ok.filter((o) => o.result.unchanged === true).length;
+  const count = (state: ReturnType<typeof finalState>): number =>
+    ok.filter((o) => finalState(o) === state).length;
   return {
-    uploaded: ok.length - skipped,
-    skipped,
+    uploaded: count('uploaded'),
+    skipped: count('unchanged'),
+    updated: count('headers updated'),
     failed: outcomes.length - ok.length,
     bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
     bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
@@ -98,13 +108,13 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
   const rows = outcomes.map((o) =>
     o.ok
       ? [
-          o.result.key,
+          escapeText(o.result.key),
           formatBytes(o.result.size),
           `${o.result.seconds.toFixed(1)}s`,
           formatBytes(o.result.bytesResumed),
-          o.result.unchanged ? 'unchanged' : `ok (${o.result.verified})`,
+          finalState(o) === 'uploaded' ? `ok (${o.result.verified})` : finalState(o),
         ]
-      : [o.item.key, '', '', '', 'FAILED'],
+      : [escapeText(o.item.key), '', '', '', 'FAILED'],
   );
   const head = ['key', 'size', 'time', 'resumed', 'result'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -120,6 +130,7 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
 export function writeOutputs(t: Totals, cleanup: CleanupResult): void {
   core.setOutput(OUTPUT.uploadedCount, t.uploaded);
   core.setOutput(OUTPUT.skippedCount, t.skipped);
+  core.setOutput(OUTPUT.updatedCount, t.updated);
   core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
   core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
   core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
@@ -158,7 +169,7 @@ export async function writeSummary(
 ): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const rows = outcomes.map((o) =>
-    o.ok
+    (o.ok
       ? [
           o.item.file,
           o.result.key,
@@ -166,12 +177,13 @@ export async function writeSummary(
           `${o.result.seconds.toFixed(1)}s`,
           formatBytes(o.result.bytesResumed),
         ]
-      : [o.item.file, o.item.key, '', '', 'failed'],
+      : [o.item.file, o.item.key, '', '', 'failed']
+    ).map(htmlText),
   );
   const summary = core.summary
     .addHeading('OSS upload', 3)
     .addRaw(
-      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,
+      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.updated ? `, ${t.updated} with headers updated` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,
       true,
     )
     .addTable([
@@ -187,6 +199,11 @@ export async function writeSummary(
   const lines = cleanupLines(cleanup);
   if (lines.length > 0) summary.addList(lines);
   await summary.write();
+}
+
+/** The summary is HTML: a file named `<img src=x>` is shown, never rendered. */
+function htmlText(text: string): string {
+  return escapeText(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** One line a person can act on: the OSS code, EC and request id come from the error's own message. */

@@ -10,6 +10,7 @@ import {
   refreshingCredentials,
 } from '../oss/index.ts';
 import type { ActionInputs, OidcAuth } from './inputs.ts';
+import { info, warning } from './log.ts';
 import { describeError } from './report.ts';
 
 export interface SignInDeps {
@@ -24,8 +25,8 @@ export interface SignInDeps {
 export const runnerSignIn: SignInDeps = {
   getIdToken: (audience) => core.getIDToken(audience),
   mask: (secret) => core.setSecret(secret),
-  info: (m) => core.info(m),
-  warning: (m) => core.warning(m),
+  info,
+  warning,
 };
 
 export class SignInError extends Error {

@@ -3,7 +3,7 @@
  * Options carry the action's input names, so a workflow and a shell script read alike.
  */
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type UploadOutcome, uploadFiles } from '../engine/index.ts';
 import { OssClient } from '../oss/index.ts';
@@ -15,6 +15,8 @@ import { formatBytes } from '../action/size.ts';
 import { clientOptions, uploadItems, uploadSettings } from '../action/upload-options.ts';
 import { cleanUp } from '../action/cleanup.ts';
 import { credentialsFor } from '../action/sign-in.ts';
+import { FileLedger } from '../action/ledger.ts';
+import { safeLine, safeLines } from '../action/log-line.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 export interface CliIo {
@@ -26,6 +28,13 @@ export interface CliIo {
   isTty: boolean;
   signal?: AbortSignal;
   version: string;
+}
+
+export interface CliDeps {
+  /** Where the final state of every planned file is kept; the entry reads it when the work stops unsettled. */
+  ledger?: FileLedger;
+  /** The engine; the entry's pending-work guard is tested with one that never settles. */
+  upload?: typeof uploadFiles;
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -126,7 +135,10 @@ Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 i
 
 /** `input \`thread-num\`` in the shared validation reads `--thread-num` here. */
 function asCliMessage(message: string): string {
-  return message.replace(/input `path`/g, 'paths').replace(/input `([a-z-]+)`/g, '`--$1`');
+  return message
+    .replace(/input `path`/g, 'paths')
+    .replace(/input `headers`/g, '`--header`')
+    .replace(/input `([a-z-]+)`/g, '`--$1`');
 }
 
 function defaultCheckpointDir(env: CliIo['env']): string {
@@ -134,7 +146,29 @@ function defaultCheckpointDir(env: CliIo['env']): string {
   return join(base, 'oss-resumable-upload', 'checkpoints');
 }
 
-export async function runCli(io: CliIo): Promise<number> {
+/**
+ * The command's output, line by line, made safe: inside a workflow the runner reads stdout and stderr for
+ * workflow commands, and file names, keys and server messages end up in these lines.
+ */
+function safeIo(io: CliIo): CliIo {
+  return {
+    ...io,
+    stdout: (text) => io.stdout(safeText(text)),
+    stderr: (text) => io.stderr(safeText(text)),
+  };
+}
+
+/** Escapes every line of `text` but keeps the line breaks (and a bar's `\r` redraw) the command itself writes. */
+function safeText(text: string): string {
+  const redraw = '\r\x1b[K';
+  return text
+    .split(redraw)
+    .map((part) => safeLines(part.replace(/\n$/, '')) + (part.endsWith('\n') ? '\n' : ''))
+    .join(redraw);
+}
+
+export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> {
+  const io = safeIo(rawIo);
   const checkpointDirDefault = defaultCheckpointDir(io.env);
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>
@@ -185,12 +219,16 @@ export async function runCli(io: CliIo): Promise<number> {
       destination: inputs.destination,
       includeHiddenFiles: inputs.includeHiddenFiles,
       contentType: inputs.contentType,
+      checkpointDir: resolve(inputs.checkpointDir),
+      onNotice: (m) => io.stdout(`${safeLine(m)}\n`),
     });
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     io.stderr(`${asCliMessage(e.message)}\nRun oss-resumable-upload --help for the options.\n`);
     return EXIT.usage;
   }
+  const ledger = deps.ledger ?? new FileLedger();
+  ledger.plan(files.map((f) => f.key));
   if (files.length === 0) {
     const message = `no files match ${inputs.patterns.join(', ')}`;
     if (inputs.ifNoFilesFound === 'error') {
@@ -210,13 +248,17 @@ export async function runCli(io: CliIo): Promise<number> {
       ? new ProgressBar({ totalBytes, totalFiles: files.length, write: io.stderr })
       : undefined;
   const lines =
-    progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
-  const say = (line: string): void => (bar ? bar.log(line) : io.stdout(`${line}\n`));
+    progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${safeLine(l)}\n`) }) : undefined;
+  const say = (text: string): void => {
+    const line = safeLine(text);
+    if (bar) bar.log(line);
+    else io.stdout(`${line}\n`);
+  };
 
   const client = new OssClient(clientOptions(inputs, credentialsFor(inputs.auth)));
   let outcomes: UploadOutcome[];
   try {
-    outcomes = await uploadFiles(uploadItems(files), {
+    outcomes = await (deps.upload ?? uploadFiles)(uploadItems(files), {
       client,
       ...uploadSettings(inputs, inputs.checkpointDir),
       signal: io.signal,
@@ -226,6 +268,7 @@ export async function runCli(io: CliIo): Promise<number> {
       },
       onNotice: say,
       onFileDone: (o) => {
+        ledger.settle(o);
         bar?.fileDone();
         if (io.signal?.aborted) return;
         if (o.ok) {
@@ -239,17 +282,26 @@ export async function runCli(io: CliIo): Promise<number> {
     bar?.finish();
     if (io.signal?.aborted) {
       const where = inputs.enableCheckpoint ? ` checkpoints are in ${inputs.checkpointDir};` : '';
-      io.stderr(`interrupted:${where} run the same command again to continue\n`);
+      io.stderr(
+        `interrupted:${where} run the same command again to continue (${ledger.describeUnfinished()})\n`,
+      );
       return EXIT.interrupted;
     }
     await client.close();
-    throw e;
+    io.stderr(`${describeError(e)}; ${ledger.describeUnfinished()}\n`);
+    return EXIT.failed;
   }
   bar?.finish();
+  outcomes.forEach((o) => ledger.settle(o));
+  if (ledger.pending().length > 0) {
+    await client.close();
+    io.stderr(`the upload ended without an outcome for every file: ${ledger.describePending()}\n`);
+    return EXIT.failed;
+  }
   const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
   io.stdout(`${resultTable(outcomes)}\n`);
   io.stdout(
-    `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
+    `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
   );
   let cleanupFailed = false;
   if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
@@ -258,7 +310,10 @@ export async function runCli(io: CliIo): Promise<number> {
       inputs,
       deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
       checkpointDir: inputs.checkpointDir,
-      log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+      log: {
+        info: (m) => io.stdout(`${safeLine(m)}\n`),
+        warning: (m) => io.stderr(`warning: ${safeLine(m)}\n`),
+      },
       signal: io.signal,
     });
     if (cleanup.error) {

@@ -63,7 +63,8 @@ export class ProgressBar {
     const fraction = this.totalBytes === 0 ? 1 : Math.min(1, done / this.totalBytes);
     const filled = Math.round(fraction * WIDTH);
     const seconds = (t - this.started) / 1000;
-    const rate = seconds > 0 ? (done - resumed) / seconds : 0;
+    // a retried request takes its bytes back, so the bytes sent can dip below the resumed ones for a while
+    const rate = seconds > 0 ? Math.max(0, done - resumed) / seconds : 0;
     const eta = rate > 0 && fraction < 1 ? ` ETA ${Math.ceil((this.totalBytes - done) / rate)}s` : '';
     const resumedText = resumed > 0 ? `, ${formatBytes(resumed)} resumed` : '';
     return (
