@@ -106,7 +106,8 @@ How:
   --thread-num N              requests in flight, 1-64 (default 4)
   --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
-  --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir})
+  --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir});
+                              never uploaded, even inside the uploaded tree
   --no-overwrite              fail instead of replacing an existing object
   --no-skip-unchanged         upload even when the stored object has the same size and CRC-64
   --include-hidden-files      also upload dot files and dot directories
@@ -124,7 +125,9 @@ Object headers:
   --cache-control VALUE       e.g. "public, max-age=31536000, immutable"
   --acl ACL                   private, public-read, public-read-write or default
   --storage-class CLASS       Standard, IA, Archive, ColdArchive or DeepColdArchive
-  --header "Name: value"      extra header (x-oss-meta-*, Content-Disposition, ...); repeatable
+  --header "Name: value"      extra header (x-oss-meta-*, Content-Disposition, ...); repeatable, each
+                              name once; values are visible ASCII (percent-encode the rest; a
+                              Content-Disposition file name is encoded for you)
 
   -h, --help                  this text
   -v, --version               the version

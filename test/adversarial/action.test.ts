@@ -340,3 +340,30 @@ test('a cancelled run fails the step with an error and says which files did not 
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(errorLines(r).join('\n'), /cancelled by SIGTERM.*big\.bin/);
 });
+
+test('a re-run with new headers and the same bytes reports "headers updated" and counts it in updated-count', async (t) => {
+  const { server, dir, ws, base } = await oneFileStep(t, 'out/a.txt', 'out');
+  const first = await mainOnly(dir, ws, { ...base, 'cache-control': 'no-cache' }, {}, SOURCE);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  server.clearRequests();
+  const job = await newJob(dir, ws);
+  const second = await runStep(
+    'main',
+    job,
+    inputEnv({ ...base, 'cache-control': 'public, max-age=60' }),
+    undefined,
+    SOURCE,
+  );
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  assert.match(second.stdout, /^headers updated a\.txt \(.*nothing re-sent\)$/m);
+  const outputs = parseCommandFile(await readFile(job.output, 'utf8'));
+  assert.deepEqual(
+    [outputs['uploaded-count'], outputs['skipped-count'], outputs['updated-count']],
+    ['0', '0', '1'],
+  );
+  assert.equal(server.requests.filter((r) => r.operation === 'PutObject').length, 0, 'no bytes re-sent');
+  const client = clientFor(server);
+  t.after(() => client.close());
+  const stored = await client.headObject({ bucket: 'test-bucket', key: 'a.txt' });
+  assert.equal(stored.headers['cache-control'], 'public, max-age=60');
+});
