@@ -7,13 +7,22 @@ import { Agent, type Dispatcher } from 'undici';
 import { type Body, bufferBody } from './body.ts';
 import { parseCrc64 } from './crc64.ts';
 import { type ResolvedEndpoint, originFor, pathFor, resolveEndpoint, validateBucket } from './endpoint.ts';
-import { OssError, isOssError, transportError } from './errors.ts';
+import { OssError, type OssErrorFields, isOssError, transportError } from './errors.ts';
 import type { OssOperation } from './operations.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
 import { signV1 } from './signer-v1.ts';
 import { type SignableRequest, signV4 } from './signer-v4.ts';
 import { uriEncode } from './uri.ts';
-import { completeBody, deleteBody, list, parseXml, str } from './xml.ts';
+import { headerNameProblem, headerValueProblem } from './headers.ts';
+import {
+  completeBody,
+  deleteBody,
+  list,
+  looksLikeErrorDocument,
+  parseXml,
+  parseXmlDocument,
+  str,
+} from './xml.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -50,6 +59,21 @@ export interface OssClientOptions {
   headersTimeoutMs?: number | undefined;
   /** @default 60000 */
   bodyTimeoutMs?: number | undefined;
+  /**
+   * Total time for one attempt, headers and answer body (undici's body timeout restarts with every byte, so a
+   * server trickling a byte at a time would hold a request forever). A request body of n bytes gets at least
+   * n / `minBytesPerSecond` seconds, so a 5 GB part over a slow link is not cut. GetObject: until the headers.
+   * @default 120000
+   */
+  requestTimeoutMs?: number | undefined;
+  /** @default 65536 (64 KiB/s) */
+  minBytesPerSecond?: number | undefined;
+  /** Largest XML answer read (lists are the largest OSS answers, well under this). @default 8 MiB */
+  maxAnswerBytes?: number | undefined;
+  /** Largest error body, or body of an operation that answers none, read. @default 1 MiB */
+  maxErrorBytes?: number | undefined;
+  /** Pages one list call follows before it gives up on a server that never stops. @default 100000 */
+  maxListPages?: number | undefined;
   retry?: Partial<RetryPolicy> | undefined;
   onRetry?:
     | ((info: { operation: OssOperation; attempt: number; delayMs: number; error: OssError }) => void)
@@ -70,10 +94,28 @@ interface Call {
   signal?: AbortSignal | undefined;
 }
 
+type AnswerBody = Dispatcher.ResponseData['body'];
+
+/** What an operation reads of a 2xx answer: nothing (but an <Error> there is seen), XML, or the stream. */
+type Reading = 'empty' | 'xml' | 'stream';
+
 interface Answer {
   status: number;
   headers: Headers;
-  body: Dispatcher.ResponseData['body'];
+  /** The root's children for `xml`; empty otherwise. */
+  xml: Record<string, unknown>;
+  /** The body for `stream`, which the caller must consume. */
+  body: AnswerBody | undefined;
+}
+
+type Where = Omit<OssErrorFields, 'status' | 'code'>;
+
+interface Limits {
+  requestTimeoutMs: number;
+  minBytesPerSecond: number;
+  maxAnswerBytes: number;
+  maxErrorBytes: number;
+  maxListPages: number;
 }
 
 export interface ObjectInfo {
@@ -92,8 +134,11 @@ export class OssClient {
   private readonly version: 'v4' | 'v1';
   private readonly retryPolicy: RetryPolicy;
   private readonly onRetry: OssClientOptions['onRetry'];
-  /** Server time minus local time, learned from RequestTimeTooSkewed answers. */
+  private readonly limits: Limits;
+  /** Server time minus local time, learned from RequestTimeTooSkewed answers; used for signing. */
   private clockOffsetMs = 0;
+  /** Server time minus local time, learned from every answer's Date (and an error's ServerTime). */
+  private serverOffsetMs = 0;
 
   constructor(opts: OssClientOptions) {
     this.endpoint = resolveEndpoint(opts);
@@ -103,6 +148,13 @@ export class OssClient {
     this.version = opts.signatureVersion ?? 'v4';
     this.retryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
     this.onRetry = opts.onRetry;
+    this.limits = {
+      requestTimeoutMs: opts.requestTimeoutMs ?? 120_000,
+      minBytesPerSecond: opts.minBytesPerSecond ?? 64 * 1024,
+      maxAnswerBytes: opts.maxAnswerBytes ?? 8 * 1024 * 1024,
+      maxErrorBytes: opts.maxErrorBytes ?? 1024 * 1024,
+      maxListPages: opts.maxListPages ?? 100_000,
+    };
     this.agent = new Agent({
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
@@ -115,6 +167,11 @@ export class OssClient {
   /** The region requests are signed for. */
   get region(): string {
     return this.endpoint.region;
+  }
+
+  /** Now by the server's clock (ms since the epoch), as its last answer told; the local clock before any. */
+  serverNow(): number {
+    return Date.now() + this.serverOffsetMs;
   }
 
   /** The object's URL (no signature): for outputs and logs. */
@@ -139,8 +196,7 @@ export class OssClient {
     crc64?: bigint | undefined;
     requestId: string;
   }> {
-    const res = await this.send({ operation: 'PutObject', method: 'PUT', ...o });
-    await res.body.dump();
+    const res = await this.send({ operation: 'PutObject', method: 'PUT', ...o }, 'empty');
     return {
       etag: res.headers.etag ?? '',
       crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']),
@@ -153,8 +209,7 @@ export class OssClient {
     key: string;
     signal?: AbortSignal | undefined;
   }): Promise<ObjectInfo> {
-    const res = await this.send({ operation: 'HeadObject', method: 'HEAD', ...o });
-    await res.body.dump();
+    const res = await this.send({ operation: 'HeadObject', method: 'HEAD', ...o }, 'empty');
     return objectInfo(res.headers);
   }
 
@@ -162,13 +217,13 @@ export class OssClient {
     bucket: string;
     key: string;
     signal?: AbortSignal | undefined;
-  }): Promise<ObjectInfo & { body: Answer['body'] }> {
-    const res = await this.send({ operation: 'GetObject', method: 'GET', ...o });
-    return { ...objectInfo(res.headers), body: res.body };
+  }): Promise<ObjectInfo & { body: AnswerBody }> {
+    const res = await this.send({ operation: 'GetObject', method: 'GET', ...o }, 'stream');
+    return { ...objectInfo(res.headers), body: res.body! };
   }
 
   async deleteObject(o: { bucket: string; key: string; signal?: AbortSignal | undefined }): Promise<void> {
-    await (await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o })).body.dump();
+    await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o }, 'empty');
   }
 
   /**
@@ -181,7 +236,7 @@ export class OssClient {
     headers?: Headers | undefined;
     signal?: AbortSignal | undefined;
   }): Promise<{ etag: string; crc64?: bigint | undefined; requestId: string }> {
-    const { xml, headers } = await this.sendXmlAnswer({
+    const { xml, headers } = await this.send({
       operation: 'CopyObject',
       method: 'PUT',
       bucket: o.bucket,
@@ -224,15 +279,18 @@ export class OssClient {
   }): Promise<void> {
     if (!OBJECT_ACLS.includes(o.acl))
       throw new Error(`putObjectAcl: acl ${JSON.stringify(o.acl)} is not one of ${OBJECT_ACLS.join(', ')}`);
-    await this.sendEmpty({
-      operation: 'PutObjectAcl',
-      method: 'PUT',
-      bucket: o.bucket,
-      key: o.key,
-      query: { acl: null },
-      headers: { 'x-oss-object-acl': o.acl },
-      signal: o.signal,
-    });
+    await this.send(
+      {
+        operation: 'PutObjectAcl',
+        method: 'PUT',
+        bucket: o.bucket,
+        key: o.key,
+        query: { acl: null },
+        headers: { 'x-oss-object-acl': o.acl },
+        signal: o.signal,
+      },
+      'empty',
+    );
   }
 
   // --- multipart -----------------------------------------------------------------------------
@@ -264,17 +322,19 @@ export class OssClient {
     body: Body;
     signal?: AbortSignal | undefined;
   }): Promise<{ etag: string; crc64?: bigint | undefined }> {
-    const res = await this.send({
-      operation: 'UploadPart',
-      method: 'PUT',
-      bucket: o.bucket,
-      key: o.key,
-      partNumber: o.partNumber,
-      query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
-      body: o.body,
-      signal: o.signal,
-    });
-    await res.body.dump();
+    const res = await this.send(
+      {
+        operation: 'UploadPart',
+        method: 'PUT',
+        bucket: o.bucket,
+        key: o.key,
+        partNumber: o.partNumber,
+        query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
+        body: o.body,
+        signal: o.signal,
+      },
+      'empty',
+    );
     return { etag: res.headers.etag ?? '', crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']) };
   }
 
@@ -293,7 +353,7 @@ export class OssClient {
       throw new Error(
         `uploadPartCopy: range ${JSON.stringify(o.range)} needs an integer start >= 0 and length >= 1`,
       );
-    const { xml, headers } = await this.sendXmlAnswer({
+    const { xml, headers } = await this.send({
       operation: 'UploadPartCopy',
       method: 'PUT',
       bucket: o.bucket,
@@ -320,7 +380,7 @@ export class OssClient {
     headers?: Headers;
     signal?: AbortSignal | undefined;
   }): Promise<{ etag: string; crc64?: bigint | undefined; location?: string | undefined }> {
-    const res = await this.send({
+    const { xml, headers } = await this.send({
       operation: 'CompleteMultipartUpload',
       method: 'POST',
       bucket: o.bucket,
@@ -330,10 +390,9 @@ export class OssClient {
       body: bufferBody(completeBody(o.parts)),
       signal: o.signal,
     });
-    const xml = parseXml(await res.body.text()) ?? {};
     return {
-      etag: str(xml.ETag) ?? res.headers.etag ?? '',
-      crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']),
+      etag: str(xml.ETag) ?? headers.etag ?? '',
+      crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
       location: str(xml.Location),
     };
   }
@@ -353,30 +412,40 @@ export class OssClient {
       lastModified?: Date | undefined;
     }>
   > {
-    const parts = [];
-    let marker = '0';
-    for (;;) {
-      const xml = await this.sendXml({
-        operation: 'ListParts',
-        method: 'GET',
-        bucket: o.bucket,
-        key: o.key,
-        query: { uploadId: o.uploadId, 'max-parts': '1000', 'part-number-marker': marker },
-        signal: o.signal,
-      });
-      for (const p of list(xml.Part)) {
-        parts.push({
-          partNumber: Number(str(p.PartNumber)),
-          etag: str(p.ETag) ?? '',
-          size: Number(str(p.Size)),
-          crc64: parseCrc64(str(p.HashCrc64ecma)),
-          lastModified: dateOf(str(p.LastModified)),
+    const parts: Awaited<ReturnType<OssClient['listParts']>> = [];
+    await this.paginate(
+      'ListParts',
+      o,
+      '0',
+      'NextPartNumberMarker',
+      (m) => m,
+      async (marker) => {
+        const xml = await this.sendXml({
+          operation: 'ListParts',
+          method: 'GET',
+          bucket: o.bucket,
+          key: o.key,
+          query: {
+            uploadId: o.uploadId,
+            'max-parts': '1000',
+            'part-number-marker': marker,
+            'encoding-type': 'url',
+          },
+          signal: o.signal,
         });
-      }
-      const next = str(xml.NextPartNumberMarker);
-      if (str(xml.IsTruncated) !== 'true' || !next || next === marker) return parts;
-      marker = next;
-    }
+        for (const p of list(xml.Part)) {
+          parts.push({
+            partNumber: Number(str(p.PartNumber)),
+            etag: str(p.ETag) ?? '',
+            size: Number(str(p.Size)),
+            crc64: parseCrc64(str(p.HashCrc64ecma)),
+            lastModified: dateOf(str(p.LastModified)),
+          });
+        }
+        return { xml, next: nonEmpty(str(xml.NextPartNumberMarker)) };
+      },
+    );
+    return parts;
   }
 
   async abortMultipartUpload(o: {
@@ -385,15 +454,17 @@ export class OssClient {
     uploadId: string;
     signal?: AbortSignal | undefined;
   }): Promise<void> {
-    const res = await this.send({
-      operation: 'AbortMultipartUpload',
-      method: 'DELETE',
-      bucket: o.bucket,
-      key: o.key,
-      query: { uploadId: o.uploadId },
-      signal: o.signal,
-    });
-    await res.body.dump();
+    await this.send(
+      {
+        operation: 'AbortMultipartUpload',
+        method: 'DELETE',
+        bucket: o.bucket,
+        key: o.key,
+        query: { uploadId: o.uploadId },
+        signal: o.signal,
+      },
+      'empty',
+    );
   }
 
   /** Every unfinished multipart upload under `prefix`, following the pages. */
@@ -402,10 +473,10 @@ export class OssClient {
     prefix?: string;
     signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
-    const uploads = [];
-    let keyMarker = '';
-    let idMarker = '';
-    for (;;) {
+    const uploads: Awaited<ReturnType<OssClient['listMultipartUploads']>> = [];
+    const first = { key: '', id: '' };
+    const id = (m: typeof first): string => `${m.key}\n${m.id}`;
+    await this.paginate('ListMultipartUploads', o, first, 'NextKeyMarker', id, async (marker) => {
       const xml = await this.sendXml({
         operation: 'ListMultipartUploads',
         method: 'GET',
@@ -414,22 +485,26 @@ export class OssClient {
           uploads: null,
           'max-uploads': '1000',
           prefix: o.prefix ?? '',
-          'key-marker': keyMarker,
-          'upload-id-marker': idMarker,
+          'key-marker': marker.key,
+          'upload-id-marker': marker.id,
+          'encoding-type': 'url',
         },
         signal: o.signal,
       });
+      const decode = this.keyDecoder('ListMultipartUploads', o, xml);
       for (const u of list(xml.Upload)) {
         uploads.push({
-          key: str(u.Key) ?? '',
+          key: decode(str(u.Key)),
           uploadId: str(u.UploadId) ?? '',
           initiated: dateOf(str(u.Initiated)) ?? new Date(0),
         });
       }
-      if (str(xml.IsTruncated) !== 'true') return uploads;
-      keyMarker = str(xml.NextKeyMarker) ?? '';
-      idMarker = str(xml.NextUploadIdMarker) ?? '';
-    }
+      const key = nonEmpty(str(xml.NextKeyMarker));
+      const next =
+        key === undefined ? undefined : { key: decode(key), id: str(xml.NextUploadIdMarker) ?? '' };
+      return { xml, next };
+    });
+    return uploads;
   }
 
   /** Every object under `prefix` (ListObjectsV2), following the pages. */
@@ -438,32 +513,41 @@ export class OssClient {
     prefix?: string;
     signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date }>> {
-    const objects = [];
-    let token: string | undefined;
-    for (;;) {
-      const xml = await this.sendXml({
-        operation: 'ListObjects',
-        method: 'GET',
-        bucket: o.bucket,
-        query: {
-          'list-type': '2',
-          'max-keys': '1000',
-          prefix: o.prefix ?? '',
-          ...(token ? { 'continuation-token': token } : {}),
-        },
-        signal: o.signal,
-      });
-      for (const c of list(xml.Contents)) {
-        objects.push({
-          key: str(c.Key) ?? '',
-          size: Number(str(c.Size)),
-          etag: str(c.ETag) ?? '',
-          lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
+    const objects: Awaited<ReturnType<OssClient['listObjects']>> = [];
+    await this.paginate(
+      'ListObjects',
+      o,
+      '',
+      'NextContinuationToken',
+      (m) => m,
+      async (token) => {
+        const xml = await this.sendXml({
+          operation: 'ListObjects',
+          method: 'GET',
+          bucket: o.bucket,
+          query: {
+            'list-type': '2',
+            'max-keys': '1000',
+            prefix: o.prefix ?? '',
+            'encoding-type': 'url',
+            ...(token ? { 'continuation-token': token } : {}),
+          },
+          signal: o.signal,
         });
-      }
-      token = str(xml.NextContinuationToken);
-      if (str(xml.IsTruncated) !== 'true' || !token) return objects;
-    }
+        const decode = this.keyDecoder('ListObjects', o, xml);
+        for (const c of list(xml.Contents)) {
+          objects.push({
+            key: decode(str(c.Key)),
+            size: Number(str(c.Size)),
+            etag: str(c.ETag) ?? '',
+            lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
+          });
+        }
+        const next = nonEmpty(str(xml.NextContinuationToken));
+        return { xml, next: next === undefined ? undefined : decode(next) };
+      },
+    );
+    return objects;
   }
 
   /** DeleteMultipleObjects in batches of 1,000 (the API's limit); resolves with the keys deleted. */
@@ -479,7 +563,7 @@ export class OssClient {
         operation: 'DeleteMultipleObjects',
         method: 'POST',
         bucket: o.bucket,
-        query: { delete: null },
+        query: { delete: null, 'encoding-type': 'url' },
         headers: {
           'content-type': 'application/xml',
           'content-md5': createHash('md5').update(text).digest('base64'),
@@ -487,34 +571,73 @@ export class OssClient {
         body: bufferBody(text),
         signal: o.signal,
       });
-      for (const d of list(xml.Deleted)) deleted.push(str(d.Key) ?? '');
+      const decode = this.keyDecoder('DeleteMultipleObjects', o, xml);
+      for (const d of list(xml.Deleted)) deleted.push(decode(str(d.Key)));
     }
     return { deleted };
   }
 
   async putBucket(o: { bucket: string; signal?: AbortSignal | undefined }): Promise<void> {
-    await (await this.send({ operation: 'PutBucket', method: 'PUT', ...o })).body.dump();
+    await this.send({ operation: 'PutBucket', method: 'PUT', ...o }, 'empty');
   }
 
   // --- the pipeline --------------------------------------------------------------------------
 
   private async sendXml(call: Call): Promise<Record<string, unknown>> {
-    return (await this.sendXmlAnswer(call)).xml;
+    return (await this.send(call)).xml;
   }
 
-  private async sendXmlAnswer(call: Call): Promise<{ xml: Record<string, unknown>; headers: Headers }> {
-    const res = await this.send(call);
-    const text = await res.body.text();
-    const xml = parseXml(text);
-    if (!xml)
-      throw this.malformed(call.operation, call, 'the answer is not XML', res.headers['x-oss-request-id']);
-    return { xml, headers: res.headers };
+  /**
+   * Follow a listing's pages: `page` sends one and returns the next marker (undefined when the answer has
+   * none). A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
+   * MalformedAnswer instead of asking for the same page forever.
+   */
+  private async paginate<M>(
+    operation: OssOperation,
+    at: { bucket: string; key?: string },
+    first: M,
+    markerName: string,
+    id: (marker: M) => string,
+    page: (marker: M) => Promise<{ xml: Record<string, unknown>; next: M | undefined }>,
+  ): Promise<void> {
+    const seen = new Set([id(first)]);
+    let marker = first;
+    for (let n = 1; ; n++) {
+      const { xml, next } = await page(marker);
+      if (str(xml.IsTruncated) !== 'true') return;
+      const max = this.limits.maxListPages;
+      if (n >= max)
+        throw this.malformed(operation, at, `still truncated after ${n} pages (maxListPages ${max})`);
+      if (next === undefined) throw this.malformed(operation, at, `IsTruncated=true without a ${markerName}`);
+      if (seen.has(id(next)))
+        throw this.malformed(
+          operation,
+          at,
+          `IsTruncated=true with a repeated ${markerName} ${JSON.stringify(id(next))}`,
+        );
+      seen.add(id(next));
+      marker = next;
+    }
   }
 
-  private async sendEmpty(call: Call): Promise<Headers> {
-    const res = await this.send(call);
-    await res.body.dump();
-    return res.headers;
+  /** Decodes keys and markers of an answer that says `<EncodingType>url</EncodingType>`. */
+  private keyDecoder(
+    operation: OssOperation,
+    at: { bucket: string },
+    xml: Record<string, unknown>,
+  ): (text: string | undefined) => string {
+    if (str(xml.EncodingType) !== 'url') return (text) => text ?? '';
+    return (text) => {
+      try {
+        return decodeURIComponent(text ?? '');
+      } catch {
+        throw this.malformed(
+          operation,
+          at,
+          `EncodingType url, but ${JSON.stringify(text)} is not URL-encoded`,
+        );
+      }
+    };
   }
 
   private malformed(
@@ -522,9 +645,10 @@ export class OssClient {
     at: { bucket?: string; key?: string },
     why: string,
     requestId?: string,
+    status = 200,
   ): OssError {
     return new OssError({
-      status: 200,
+      status,
       code: 'MalformedAnswer',
       ossMessage: why,
       operation,
@@ -534,8 +658,8 @@ export class OssClient {
     });
   }
 
-  /** Send with retries; resolves with a 2xx answer whose body the caller must consume. */
-  private async send(call: Call): Promise<Answer> {
+  /** Send with retries; resolves with a 2xx answer read as `reading` says. */
+  private async send(call: Call, reading: Reading = 'xml'): Promise<Answer> {
     if (call.bucket !== undefined) validateBucket(call.bucket);
     let rejected: Credentials | undefined;
     let refreshedOnce = false;
@@ -545,18 +669,11 @@ export class OssClient {
       const creds = await this.credentials(rejected ? { rejected } : undefined);
       rejected = undefined;
       try {
-        const res = await this.attempt(call, creds);
-        if (res.status >= 200 && res.status < 300) return res;
-        error = await this.serviceError(call, res);
+        return await this.attempt(call, creds, reading);
       } catch (e) {
         if (call.signal?.aborted) throw call.signal.reason;
-        if (isOssError(e)) throw e;
-        error = transportError(e, {
-          operation: call.operation,
-          bucket: call.bucket,
-          key: call.key,
-          partNumber: call.partNumber,
-        });
+        if (!isOssError(e)) throw e;
+        error = e;
       }
       if (error.code === 'RequestTimeTooSkewed' && error.serverTime) {
         // the server's clock wins: sign the next attempt with its time
@@ -579,10 +696,18 @@ export class OssClient {
     }
   }
 
-  private async attempt(call: Call, creds: Credentials): Promise<Answer> {
+  /** One attempt; every failure (refused header, transport, deadline, service error) is an OssError. */
+  private async attempt(call: Call, creds: Credentials, reading: Reading): Promise<Answer> {
+    const where: Where = {
+      operation: call.operation,
+      bucket: call.bucket,
+      key: call.key,
+      partNumber: call.partNumber,
+    };
     const headers: Headers = {};
     for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
     if (call.body) headers['content-length'] = String(call.body.length);
+    checkHeaders(where, headers, creds);
     const query = call.query ?? {};
     const req: SignableRequest = { method: call.method, bucket: call.bucket, key: call.key, query, headers };
     const now = new Date(Date.now() + this.clockOffsetMs);
@@ -591,37 +716,142 @@ export class OssClient {
     const qs = Object.entries(query)
       .map(([k, v]) => (v === null ? uriEncode(k) : `${uriEncode(k)}=${uriEncode(v)}`))
       .join('&');
-    const res = await this.agent.request({
-      origin: originFor(this.endpoint, call.bucket),
-      path: `${pathFor(this.endpoint, call.bucket, call.key)}${qs ? `?${qs}` : ''}`,
-      method: call.method,
-      headers: req.headers,
-      body: call.body ? (call.body.open() as Dispatcher.DispatchOptions['body']) : null,
-      signal: call.signal ?? null,
-    });
-    return { status: res.statusCode, headers: flatHeaders(res.headers), body: res.body };
+    const budgetMs = Math.max(
+      this.limits.requestTimeoutMs,
+      Math.ceil(((call.body?.length ?? 0) / this.limits.minBytesPerSecond) * 1000),
+    );
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), budgetMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+    const body = call.body?.open();
+    try {
+      const res = await this.agent.request({
+        origin: originFor(this.endpoint, call.bucket),
+        path: `${pathFor(this.endpoint, call.bucket, call.key)}${qs ? `?${qs}` : ''}`,
+        method: call.method,
+        headers: req.headers,
+        body: (body ?? null) as Dispatcher.DispatchOptions['body'],
+        signal,
+      });
+      const answer: Answer = {
+        status: res.statusCode,
+        headers: flatHeaders(res.headers),
+        xml: {},
+        body: undefined,
+      };
+      this.learnServerTime(dateOf(answer.headers.date));
+      if (answer.status < 200 || answer.status >= 300) {
+        const text = await readCapped(res.body, this.limits.maxErrorBytes, 'maxErrorBytes', answer, where);
+        throw this.serviceError(where, answer, text);
+      }
+      if (reading === 'stream') return { ...answer, body: res.body };
+      const [cap, option] =
+        reading === 'xml'
+          ? [this.limits.maxAnswerBytes, 'maxAnswerBytes']
+          : [this.limits.maxErrorBytes, 'maxErrorBytes'];
+      const text = await readCapped(res.body, cap, option, answer, where);
+      // S3-compatible gateways answer some failures (CompleteMultipartUpload above all) 2xx with an <Error>
+      if (reading === 'empty') {
+        if (looksLikeErrorDocument(text)) throw this.serviceError(where, answer, text);
+        return answer;
+      }
+      const doc = parseXmlDocument(text);
+      const requestId = answer.headers['x-oss-request-id'];
+      if (!doc) throw this.malformed(call.operation, call, 'the answer is not XML', requestId, answer.status);
+      if (doc.root === 'Error') throw this.serviceError(where, answer, text);
+      return { ...answer, xml: doc.body };
+    } catch (e) {
+      if (isOssError(e) || call.signal?.aborted) throw e;
+      // a request refused before it was written leaves the file stream open
+      if (body && 'destroy' in body && typeof body.destroy === 'function') (body.destroy as () => void)();
+      if (!deadline.signal.aborted) throw transportError(e, where);
+      throw new OssError({
+        status: 0,
+        code: 'RequestDeadlineExceeded',
+        ossMessage: `no complete answer within ${budgetMs} ms (requestTimeoutMs, or the body at minBytesPerSecond)`,
+        ...where,
+        cause: e,
+      });
+    } finally {
+      // a streamed answer (GetObject) is the caller's from here: the deadline covered its headers
+      clearTimeout(timer);
+    }
   }
 
-  private async serviceError(call: Call, res: Answer): Promise<OssError> {
-    let text = await res.body.text().catch(() => '');
+  /**
+   * A Date header is truncated to the second: the server's clock read between it and a second later. Keep the
+   * smallest offset within that window, so a server whose clock agrees with ours to the second gives 0, not
+   * up to a second of made-up lag (which would date things the server just did as in the future).
+   */
+  private learnServerTime(serverTime: Date | undefined, resolutionMs = 1000): void {
+    if (!serverTime) return;
+    const low = serverTime.getTime() - Date.now();
+    this.serverOffsetMs = Math.min(Math.max(0, low), low + resolutionMs);
+  }
+
+  /** An error answer (or a 2xx holding an <Error>); the x-oss-err header carries it for HEAD. */
+  private serviceError(where: Where, res: Answer, body: string): OssError {
+    let text = body;
     const encoded = res.headers['x-oss-err'];
     if (!text && encoded) text = Buffer.from(encoded, 'base64').toString('utf8');
     const xml = parseXml(text) ?? {};
-    const serverTime = dateOf(str(xml.ServerTime)) ?? dateOf(res.headers.date);
+    const serverTime = dateOf(str(xml.ServerTime));
+    this.learnServerTime(serverTime);
+    const redirect =
+      res.status >= 300 && res.status < 400
+        ? `redirected to ${res.headers.location ?? '(no Location header)'}; not followed, so no credentials go elsewhere`
+        : undefined;
     return new OssError({
       status: res.status,
       code: str(xml.Code) ?? statusCode(res.status),
-      ossMessage: str(xml.Message),
+      ossMessage: [str(xml.Message), redirect].filter(Boolean).join('; ') || undefined,
       requestId: str(xml.RequestId) ?? res.headers['x-oss-request-id'],
       ec: str(xml.EC) ?? res.headers['x-oss-ec'],
       hostId: str(xml.HostId),
-      operation: call.operation,
-      bucket: call.bucket,
-      key: call.key,
-      partNumber: call.partNumber,
-      serverTime,
+      ...where,
+      serverTime: serverTime ?? dateOf(res.headers.date),
     });
   }
+}
+
+/** Refuse, before anything is sent, what the HTTP layer would refuse; credentials are named, never shown. */
+function checkHeaders(where: Where, headers: Headers, creds: Credentials): void {
+  const problem =
+    headerValueProblem('the access key id', creds.accessKeyId) ??
+    (creds.securityToken === undefined
+      ? undefined
+      : headerValueProblem('the security token', creds.securityToken)) ??
+    Object.entries(headers)
+      .map(([name, value]) => headerNameProblem(name) ?? headerValueProblem(`header ${name}`, value))
+      .find((p) => p !== undefined);
+  if (problem) throw new OssError({ status: 0, code: 'InvalidHeaderValue', ossMessage: problem, ...where });
+}
+
+/** The whole body as text, or AnswerTooLarge once it passes `cap` bytes (the rest is never read). */
+async function readCapped(
+  body: AnswerBody,
+  cap: number,
+  option: string,
+  answer: Answer,
+  where: Where,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) {
+      body.destroy();
+      throw new OssError({
+        status: answer.status,
+        code: 'AnswerTooLarge',
+        ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
+        requestId: answer.headers['x-oss-request-id'],
+        ...where,
+      });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
@@ -629,6 +859,10 @@ const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
 /** `x-oss-copy-source`: the bucket and the URL-encoded key. */
 function copySource(bucket: string, key: string): string {
   return `/${bucket}/${uriEncode(key, true)}`;
+}
+
+function nonEmpty(text: string | undefined): string | undefined {
+  return text === undefined || text === '' ? undefined : text;
 }
 
 function statusCode(status: number): string {

@@ -31,7 +31,14 @@ const TRANSPORT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
+  // the server sent fewer or more bytes than its Content-Length: a cut connection
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  // one attempt ran past its total deadline (a trickling server)
+  'RequestDeadlineExceeded',
 ]);
+// never cured by sending the same request again, whatever the status: an answer too large to read, a header
+// the HTTP layer refuses (other undici codes, e.g. UND_ERR_INVALID_ARG, are argument errors too)
+const NEVER_RETRYABLE_CODES = new Set(['AnswerTooLarge', 'InvalidHeaderValue']);
 
 export interface OssErrorFields {
   status: number;
@@ -50,7 +57,8 @@ export interface OssErrorFields {
 
 /** Decide retryability from status and code, once. */
 export function isRetryable(status: number, code: string): boolean {
-  if (status === 0) return TRANSPORT_CODES.has(code) || code.startsWith('UND_ERR_');
+  if (NEVER_RETRYABLE_CODES.has(code)) return false;
+  if (status === 0) return TRANSPORT_CODES.has(code);
   if (RETRYABLE_CODES.has(code)) return true;
   return status === 408 || status === 429 || status >= 500;
 }

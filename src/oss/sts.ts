@@ -80,6 +80,8 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
     new OssError({ status, code, ossMessage: message, requestId, operation: 'AssumeRoleWithOIDC' });
   let status: number;
   let text: string;
+  let serverDate: string | string[] | undefined;
+  let receivedAt: number;
   try {
     const res = await request(url, {
       method: 'POST',
@@ -90,6 +92,8 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
       bodyTimeout: 30_000,
     });
     status = res.statusCode;
+    serverDate = res.headers.date;
+    receivedAt = Date.now();
     text = await res.body.text();
   } catch (e) {
     if (r.signal?.aborted) throw r.signal.reason;
@@ -113,6 +117,17 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
     accessKeyId: c.AccessKeyId,
     accessKeySecret: c.AccessKeySecret,
     securityToken: c.SecurityToken,
-    expiration,
+    expiration: onLocalClock(expiration, serverDate, receivedAt),
   };
+}
+
+/**
+ * Expiration is on the service's clock; a provider compares it with ours. With a runner clock 20 minutes
+ * ahead, a 15-minute set would look expired on arrival and be refetched before every request. The answer's
+ * Date header gives the offset (to the second, far below any refresh margin).
+ */
+function onLocalClock(expiration: Date, serverDate: string | string[] | undefined, receivedAt: number): Date {
+  const server = Date.parse(Array.isArray(serverDate) ? (serverDate[0] ?? '') : (serverDate ?? ''));
+  if (Number.isNaN(server)) return expiration;
+  return new Date(expiration.getTime() - (server - receivedAt));
 }

@@ -74,7 +74,12 @@ export interface OssTestServer {
 const MAX_SKEW_MS = 15 * 60 * 1000;
 const MIN_PART_BYTES = 100 * 1024;
 const MAX_PART_BYTES = 5 * 1024 ** 3;
-const xmlParser = new XMLParser({ parseTagValue: false, isArray: (n) => n === 'Part' || n === 'Object' });
+// htmlEntities: numeric character references too, as Go's encoding/xml writes them (`&#34;` in ETags)
+const xmlParser = new XMLParser({
+  parseTagValue: false,
+  htmlEntities: true,
+  isArray: (n) => n === 'Part' || n === 'Object',
+});
 
 class HttpError extends Error {
   readonly status: number;
@@ -89,7 +94,12 @@ class HttpError extends Error {
 }
 
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/\r/g, '&#13;');
 }
 
 function xml(root: string, inner: string): string {
@@ -431,6 +441,10 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
         if (!source) throw new HttpError(404, 'NoSuchKey', 'The specified key does not exist.');
         return source;
       };
+      // encoding-type=url: keys, prefixes and markers percent-encoded, so any key survives XML 1.0
+      const urlEncoded = target.params.get('encoding-type') === 'url';
+      const enc = (text: string): string => (urlEncoded ? encodeURIComponent(text) : text);
+      const encodingTag = urlEncoded ? tag('EncodingType', 'url') : '';
       const sendXml = (body: string, extra: Record<string, string> = {}): void => {
         res.writeHead(200, { ...base(), 'content-type': 'application/xml', ...extra }).end(body);
         finish(200);
@@ -605,7 +619,8 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           const body = xml(
             'ListPartsResult',
             tag('Bucket', bucket) +
-              tag('Key', key) +
+              encodingTag +
+              tag('Key', enc(key)) +
               tag('UploadId', up.uploadId) +
               tag('PartNumberMarker', marker) +
               tag('NextPartNumberMarker', page.at(-1)?.partNumber ?? marker) +
@@ -702,17 +717,18 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           const body = xml(
             'ListMultipartUploadsResult',
             tag('Bucket', bucket) +
-              tag('Prefix', prefix) +
-              tag('KeyMarker', keyMarker) +
+              encodingTag +
+              tag('Prefix', enc(prefix)) +
+              tag('KeyMarker', enc(keyMarker)) +
               tag('UploadIdMarker', idMarker) +
-              tag('NextKeyMarker', truncated && last ? last.key : '') +
+              tag('NextKeyMarker', truncated && last ? enc(last.key) : '') +
               tag('NextUploadIdMarker', truncated && last ? last.uploadId : '') +
               tag('MaxUploads', max) +
               tag('IsTruncated', truncated) +
               page
                 .map(
                   (u) =>
-                    `<Upload>${tag('Key', u.key)}${tag('UploadId', u.uploadId)}${tag('Initiated', u.initiated)}</Upload>`,
+                    `<Upload>${tag('Key', enc(u.key))}${tag('UploadId', u.uploadId)}${tag('Initiated', u.initiated)}</Upload>`,
                 )
                 .join(''),
           );
@@ -732,17 +748,18 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           const body = xml(
             'ListBucketResult',
             tag('Name', bucket) +
-              tag('Prefix', prefix) +
+              encodingTag +
+              tag('Prefix', enc(prefix)) +
               tag('MaxKeys', max) +
               tag('KeyCount', page.length) +
               tag('IsTruncated', truncated) +
               (truncated
-                ? tag('NextContinuationToken', Buffer.from(page.at(-1)!.key).toString('base64url'))
+                ? tag('NextContinuationToken', enc(Buffer.from(page.at(-1)!.key).toString('base64url')))
                 : '') +
               page
                 .map(
                   (o) =>
-                    `<Contents>${tag('Key', o.key)}${tag('LastModified', new Date(o.lastModified).toISOString())}${tag('ETag', o.etag)}${tag('Size', o.size)}${tag('StorageClass', 'Standard')}</Contents>`,
+                    `<Contents>${tag('Key', enc(o.key))}${tag('LastModified', new Date(o.lastModified).toISOString())}${tag('ETag', o.etag)}${tag('Size', o.size)}${tag('StorageClass', 'Standard')}</Contents>`,
                 )
                 .join(''),
           );
@@ -760,13 +777,25 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           } catch {
             throw new HttpError(400, 'MalformedXML', 'The XML you provided was not well-formed.');
           }
-          const keys = (doc.Delete?.Object ?? []).map((o) => String(o.Key ?? ''));
+          let keys: string[];
+          try {
+            // with encoding-type=url the request's keys are URL-encoded too
+            keys = (doc.Delete?.Object ?? [])
+              .map((o) => String(o.Key ?? ''))
+              .map((k) => (urlEncoded ? decodeURIComponent(k) : k));
+          } catch {
+            throw new HttpError(
+              400,
+              'InvalidArgument',
+              'A Key is not URL-encoded although encoding-type is url.',
+            );
+          }
           if (keys.length > 1000) throw new HttpError(400, 'MalformedXML', 'At most 1000 keys per request.');
           for (const k of keys) await store.deleteObject(bucket, k);
           const quiet = doc.Delete?.Quiet === 'true';
           const body = xml(
             'DeleteResult',
-            quiet ? '' : keys.map((k) => `<Deleted>${tag('Key', k)}</Deleted>`).join(''),
+            encodingTag + (quiet ? '' : keys.map((k) => `<Deleted>${tag('Key', enc(k))}</Deleted>`).join('')),
           );
           res.writeHead(200, { ...base(), 'content-type': 'application/xml' }).end(body);
           return finish(200);

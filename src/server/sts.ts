@@ -53,6 +53,8 @@ export interface StsOptions {
   audiences: string[];
   /** Lifetime of issued credentials; the default is the DurationSeconds asked for. */
   lifetimeMs?: number;
+  /** This service's clock is now + this (its Date header and the Expiration it issues). @default 0 */
+  clockOffsetMs?: number;
 }
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -100,8 +102,12 @@ export async function startIdTokenIssuer(o: { lifetimeMs?: number } = {}): Promi
 export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
   const requests: StsRecord[] = [];
   const issued: Array<Required<ServerCredential>> = [];
+  const now = (): number => Date.now() + (o.clockOffsetMs ?? 0);
   const server = createServer((req, res) => {
     void (async () => {
+      // Node would send its own (unskewed) Date otherwise
+      const send = (status: number, body: unknown): void =>
+        sendJson(res, status, body, { date: new Date(now()).toUTCString() });
       const url = new URL(req.url ?? '/', 'http://sts');
       const query = Object.fromEntries(url.searchParams);
       const body = await collectBody(req, 1024 * 1024);
@@ -112,7 +118,7 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
       const refuse = (status: number, code: string, message: string): void => {
         record.status = status;
         record.code = code;
-        sendJson(res, status, {
+        send(status, {
           RequestId: requestId,
           HostId: 'sts.aliyuncs.com',
           Code: code,
@@ -135,7 +141,7 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
         return refuse(400, 'InvalidParameter.DurationSeconds', `bad DurationSeconds ${p.DurationSeconds}`);
       const claims = o.issuer.verify(p.OIDCToken ?? '');
       if (!claims) return refuse(400, 'AuthenticationFail.OIDCToken.Invalid', 'the OIDC token is not valid');
-      if (claims.exp * 1000 < Date.now())
+      if (claims.exp * 1000 < now())
         return refuse(400, 'AuthenticationFail.OIDCToken.Expired', 'the OIDC token has expired');
       if (!o.audiences.includes(claims.aud))
         return refuse(
@@ -143,7 +149,7 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
           'AuthenticationFail.OIDCToken.Invalid',
           `audience ${claims.aud} is not a client id`,
         );
-      const expiration = new Date(Date.now() + (o.lifetimeMs ?? duration * 1000));
+      const expiration = new Date(now() + (o.lifetimeMs ?? duration * 1000));
       const credential = {
         accessKeyId: `STS.${randomBytes(10).toString('hex')}`,
         accessKeySecret: randomBytes(20).toString('base64url'),
@@ -153,7 +159,7 @@ export async function startStsStandIn(o: StsOptions): Promise<StsStandIn> {
       issued.push(credential);
       o.oss.addCredential(credential);
       record.status = 200;
-      sendJson(res, 200, {
+      send(200, {
         RequestId: requestId,
         AssumedRoleUser: { Arn: `${o.roleArn}/${p.RoleSessionName}`, AssumedRoleId: `3${requestId}` },
         OIDCTokenInfo: { Issuer: claims.iss, Subject: claims.sub, ClientIds: claims.aud },

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
+import { startHostile } from './hostile.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 const bucket = 'test-bucket';
@@ -138,4 +139,74 @@ test('getObjectAcl says default until putObjectAcl sets one; a bad ACL is refuse
   );
   assert.equal(server.requests.length, 0);
   await assert.rejects(client.getObjectAcl({ bucket, key: 'none' }), { code: 'NoSuchKey' });
+});
+
+test('a CompleteMultipartUpload body written by Go encoding/xml (&#34; around ETags) is accepted', async (t) => {
+  const { server } = await setup(t);
+  const bodies: string[] = [];
+  const front = await startHostile(async (req, res, ctx) => {
+    if (!(req.method === 'POST' && req.query.has('uploadId'))) return false;
+    const goStyle = (await ctx.body()).toString('utf8').replaceAll('&quot;', '&#34;');
+    bodies.push(goStyle);
+    const f = await ctx.forward(Buffer.from(goStyle));
+    res.writeHead(f.status, f.headers).end(f.body);
+    return true;
+  }, server.url);
+  t.after(() => front.close());
+  const client = clientFor(front);
+  t.after(() => client.close());
+  const { uploadId } = await client.initiateMultipartUpload({ bucket, key: 'go' });
+  const part = await client.uploadPart({
+    bucket,
+    key: 'go',
+    uploadId,
+    partNumber: 1,
+    body: bufferBody('go'),
+  });
+  const done = await client.completeMultipartUpload({
+    bucket,
+    key: 'go',
+    uploadId,
+    parts: [{ partNumber: 1, etag: part.etag }],
+  });
+  assert.match(bodies[0]!, /<ETag>&#34;[0-9A-F]{32}&#34;<\/ETag>/);
+  assert.equal(done.crc64, crc64(Buffer.from('go')));
+  assert.deepEqual(await readObject(client, bucket, 'go'), Buffer.from('go'));
+});
+
+test('keys with \\r, \\x01, &, <, quotes and non-ASCII round-trip through upload, ListObjectsV2 and DeleteMultipleObjects', async (t) => {
+  const { server, client } = await setup(t, { pageLimit: 2 });
+  const keys = ['odd/a\rb', 'odd/c\x01d', 'odd/e&f<g>h', 'odd/"q\'', 'odd/日本 報告.pdf', 'odd/tab\there'];
+  for (const key of keys) await client.putObject({ bucket, key, body: bufferBody(key) });
+  const listed = (await client.listObjects({ bucket, prefix: 'odd/' })).map((o) => o.key);
+  assert.deepEqual(listed, [...keys].sort());
+  const lists = server.requests.filter((r) => r.operation === 'ListObjects');
+  assert.equal(lists.length, 3, 'pages of two keys each');
+  const { deleted } = await client.deleteObjects({ bucket, keys });
+  assert.deepEqual(deleted.sort(), [...keys].sort());
+  assert.deepEqual(await client.listObjects({ bucket, prefix: 'odd/' }), []);
+});
+
+test('the server URL-encodes keys in list answers when encoding-type=url is asked', async (t) => {
+  const { server } = await setup(t);
+  const answers: string[] = [];
+  const front = await startHostile(async (req, res, ctx) => {
+    const f = await ctx.forward();
+    if (req.method === 'GET') answers.push(f.body.toString('utf8'));
+    res.writeHead(f.status, f.headers).end(f.body);
+    return true;
+  }, server.url);
+  t.after(() => front.close());
+  const client = clientFor(front);
+  t.after(() => client.close());
+  await client.putObject({ bucket, key: 'enc/a\rb&', body: bufferBody('x') });
+  const { uploadId } = await client.initiateMultipartUpload({ bucket, key: 'enc/a\rb&' });
+  assert.equal((await client.listObjects({ bucket, prefix: 'enc/' }))[0]!.key, 'enc/a\rb&');
+  assert.equal((await client.listMultipartUploads({ bucket, prefix: 'enc/' }))[0]!.key, 'enc/a\rb&');
+  await client.listParts({ bucket, key: 'enc/a\rb&', uploadId });
+  assert.equal(answers.length, 3);
+  for (const a of answers) {
+    assert.match(a, /<EncodingType>url<\/EncodingType>/);
+    assert.match(a, /<Key>enc%2Fa%0Db%26<\/Key>/);
+  }
 });

@@ -1,7 +1,8 @@
 // Proves retryability follows the reference table, backoff stays within its bounds, and endpoints resolve as documented.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OssError, isRetryable } from '../../../src/oss/errors.ts';
+import { OssError, isOssError, isRetryable } from '../../../src/oss/errors.ts';
+import { UploadError, isUploadError } from '../../../src/engine/errors.ts';
 import { DEFAULT_RETRY, backoffDelayMs, sleep } from '../../../src/oss/retry.ts';
 import { OssClient } from '../../../src/oss/client.ts';
 import { resolveEndpoint, validateBucket } from '../../../src/oss/endpoint.ts';
@@ -17,6 +18,8 @@ test('retryable: 408, 429, 5xx, skew, transport and CRC errors; not signature, a
     [0, 'UND_ERR_HEADERS_TIMEOUT'],
     [0, 'UND_ERR_SOCKET'],
     [200, 'CrcMismatch'],
+    [0, 'RequestDeadlineExceeded'],
+    [0, 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'],
   ];
   const no: Array<[number, string]> = [
     [403, 'SignatureDoesNotMatch'],
@@ -26,6 +29,9 @@ test('retryable: 408, 429, 5xx, skew, transport and CRC errors; not signature, a
     [400, 'InvalidArgument'],
     [409, 'FileAlreadyExists'],
     [0, 'ENOENT'],
+    [0, 'UND_ERR_INVALID_ARG'],
+    [0, 'InvalidHeaderValue'],
+    [500, 'AnswerTooLarge'],
   ];
   for (const [s, c] of yes) assert.equal(isRetryable(s, c), true, `${s} ${c}`);
   for (const [s, c] of no) assert.equal(isRetryable(s, c), false, `${s} ${c}`);
@@ -129,4 +135,13 @@ test('bad endpoint, region and bucket values are refused with what is allowed', 
     () => validateBucket('My_Bucket'),
     /bucket: got `My_Bucket`; allowed 3-63 lowercase letters, digits and hyphens/,
   );
+});
+
+test('isOssError and isUploadError tell the two error kinds apart', () => {
+  const oss = new OssError({ status: 500, code: 'InternalError', operation: 'PutObject' });
+  const upload = new UploadError({ file: 'f', bucket: 'b', key: 'k', resumable: false, cause: oss });
+  assert.equal(isOssError(oss), true);
+  assert.equal(isOssError(upload), false);
+  assert.equal(isUploadError(upload), true);
+  assert.equal(isUploadError(oss), false);
 });
