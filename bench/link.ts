@@ -73,8 +73,18 @@ class DelayedPipe {
     this.window = o.window;
     this.notBefore = o.notBefore;
     this.from.on('data', (chunk: Buffer) => this.push(chunk));
-    // the end travels like data: after every byte before it
-    this.from.on('end', () => this.push(undefined));
+    // the end travels like data, after every byte before it: a server that answers and closes at once must
+    // still have its answer delivered, a round trip later
+    this.from.on('end', () => this.end());
+    this.from.on('close', () => this.end());
+  }
+
+  private ended = false;
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(undefined);
   }
 
   private push(chunk: Buffer | undefined): void {
@@ -151,15 +161,14 @@ export async function startLink(opts: LinkOptions): Promise<Link> {
         notBefore: 0,
       }),
     ];
-    const teardown = (): void => {
+    // a reset ends both sides at once, as it would on a real link; an orderly close travels through the pipes
+    const reset = (): void => {
       for (const p of pipes) p.stop();
       client.destroy();
       upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
     };
-    client.on('error', teardown).on('close', teardown);
-    upstream.on('error', teardown).on('close', teardown);
+    client.on('error', reset).on('close', () => open.delete(client));
+    upstream.on('error', reset).on('close', () => open.delete(upstream));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -55,3 +55,19 @@ test('link emulator: a round trip per exchange, the handshake on a new connectio
   assert.ok(both >= 250, `2 MiB over a shared 8 MiB/s uplink took ${both.toFixed(0)} ms`);
   assert.ok(link.connections >= 2);
 });
+
+test('link emulator: an answer followed at once by the server closing the connection still arrives', async (t) => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { connection: 'close' }).end('answer'));
+  });
+  const port = await listen(server);
+  t.after(() => closeServer(server));
+  const link = await startLink({ target: { host: '127.0.0.1', port }, rttMs: 40 });
+  t.after(() => link.close());
+  for (let i = 0; i < 3; i++) {
+    const res = await request(`${link.url}/x`, { method: 'PUT', body: 'x' });
+    assert.equal(await res.body.text(), 'answer');
+  }
+  assert.equal(link.connections, 3);
+});
