@@ -67723,6 +67723,141 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /************************************************************************/
 var __webpack_exports__ = {};
 
+;// CONCATENATED MODULE: ./src/action/log-line.ts
+/**
+ * Log lines that no file name, key or server message can turn into a workflow command. The runner reads every
+ * stdout line that starts (after blanks) with `::` as a command (`::add-mask::`, `::stop-commands::`, ...) and
+ * every line holding `##[` as an old-style one; it splits lines at `\n` and at a lone `\r`.
+ * https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands
+ */
+/** Control characters and the Unicode line breaks, shown as escapes so a value stays on one visible line. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const UNPRINTABLE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
+function escapeChar(c) {
+    if (c === '\n')
+        return '\\n';
+    if (c === '\r')
+        return '\\r';
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+        ? `\\x${code.toString(16).padStart(2, '0')}`
+        : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+/** A value (file name, key, header, server message) shown on one line, control characters escaped. */
+function log_line_escapeText(text) {
+    return text.replace(UNPRINTABLE, escapeChar);
+}
+/** One log line that the runner prints as text and never runs as a command. */
+function log_line_safeLine(line) {
+    const text = log_line_escapeText(line).replace(/##\[/g, '#\\#[');
+    return /^\s*::/.test(text) ? `\\${text}` : text;
+}
+/** Each line of `text` made safe; for our own multi-line text (a table) whose cells come from outside. */
+function log_line_safeLines(text) {
+    return text.split('\n').map(log_line_safeLine).join('\n');
+}
+/**
+ * A file name as the file system holds it: valid UTF-8 as text, any other byte as `\xHH`, control characters
+ * escaped. For names that cannot become an object key.
+ */
+function describeBytes(name) {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    let out = '';
+    let i = 0;
+    while (i < name.length) {
+        const lead = name[i];
+        const length = lead < 0x80 ? 1 : lead >= 0xf0 && lead < 0xf5 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
+        if (length > 0 && i + length <= name.length) {
+            try {
+                out += log_line_escapeText(decoder.decode(name.subarray(i, i + length)));
+                i += length;
+                continue;
+            }
+            catch {
+                // not a UTF-8 sequence: the lead byte is shown on its own
+            }
+        }
+        out += `\\x${lead.toString(16).padStart(2, '0')}`;
+        i++;
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/action/ledger.ts
+
+/** Set by an engine that rewrote only the stored object's headers; optional until every engine reports it. */
+function headersUpdated(r) {
+    return r.headersUpdated === true;
+}
+function finalState(o) {
+    if (!o.ok)
+        return 'failed';
+    if (headersUpdated(o.result))
+        return 'headers updated';
+    return o.result.unchanged ? 'unchanged' : 'uploaded';
+}
+const LISTED = 10;
+class FileLedger {
+    states = new Map();
+    /** The files this run means to upload, by key. */
+    plan(keys) {
+        for (const key of keys)
+            if (!this.states.has(key))
+                this.states.set(key, undefined);
+    }
+    settle(outcome) {
+        this.states.set(outcome.item.key, finalState(outcome));
+    }
+    get planned() {
+        return this.states.size;
+    }
+    /** Keys without a final state, in plan order. */
+    pending() {
+        return this.keys((s) => s === undefined);
+    }
+    /** `2 file(s) never reached a final state (of 5 planned): a, b` */
+    describePending() {
+        return this.describe(this.pending(), 'never reached a final state');
+    }
+    /** For a run that stopped early: the files not stored, failed or never finished. */
+    describeUnfinished() {
+        return this.describe(this.keys((s) => s === undefined || s === 'failed'), 'did not finish');
+    }
+    keys(test) {
+        return [...this.states].filter(([, s]) => test(s)).map(([key]) => key);
+    }
+    describe(keys, what) {
+        const listed = keys.slice(0, LISTED).map((k) => log_line_escapeText(k));
+        const more = keys.length > LISTED ? `, and ${keys.length - LISTED} more` : '';
+        const names = keys.length ? `: ${listed.join(', ')}${more}` : '';
+        return `${keys.length} file(s) ${what} (of ${this.planned} planned)${names}`;
+    }
+    /** Throws unless every planned file reached a final state: a success exit stands behind every file. */
+    assertSettled() {
+        if (this.pending().length > 0)
+            throw new Error(`the upload ended without an outcome for every file: ${this.describePending()}`);
+    }
+}
+/**
+ * Fails the process when the event loop empties while `work` has not settled: nothing can settle it any more,
+ * and without this the process would end with exit code 0 and no word. Node emits `beforeExit` only then.
+ */
+function guardPendingWork(work, ledger, fail) {
+    let settled = false;
+    const done = () => {
+        settled = true;
+    };
+    work.then(done, done);
+    const onBeforeExit = () => {
+        process.off('beforeExit', onBeforeExit);
+        if (!settled) {
+            process.exitCode = 1;
+            fail(`the upload stopped without finishing: ${ledger.describePending()}`);
+        }
+    };
+    process.on('beforeExit', onBeforeExit);
+}
+
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:path"
@@ -68057,7 +68192,7 @@ function pathFor(ep, bucket, key) {
 }
 
 ;// CONCATENATED MODULE: ./src/oss/errors.ts
-const BRAND = Symbol.for('oss-resumable-upload.error');
+const BRAND = Symbol.for('oss-resumable-upload.oss-error');
 // codes that a retry can cure; everything else with a 4xx status is the caller's to fix
 const RETRYABLE_CODES = new Set([
     'RequestTimeTooSkewed',
@@ -68082,11 +68217,20 @@ const TRANSPORT_CODES = new Set([
     'UND_ERR_HEADERS_TIMEOUT',
     'UND_ERR_BODY_TIMEOUT',
     'UND_ERR_CLOSED',
+    // the server sent fewer or more bytes than its Content-Length: a cut connection
+    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+    // one attempt ran past its total deadline (a trickling server)
+    'RequestDeadlineExceeded',
 ]);
+// never cured by sending the same request again, whatever the status: an answer too large to read, a header
+// the HTTP layer refuses (other undici codes, e.g. UND_ERR_INVALID_ARG, are argument errors too)
+const NEVER_RETRYABLE_CODES = new Set(['AnswerTooLarge', 'InvalidHeaderValue']);
 /** Decide retryability from status and code, once. */
 function isRetryable(status, code) {
+    if (NEVER_RETRYABLE_CODES.has(code))
+        return false;
     if (status === 0)
-        return TRANSPORT_CODES.has(code) || code.startsWith('UND_ERR_');
+        return TRANSPORT_CODES.has(code);
     if (RETRYABLE_CODES.has(code))
         return true;
     return status === 408 || status === 429 || status >= 500;
@@ -68376,6 +68520,31 @@ function signV4(req, credentials, region, date, additionalHeaders = []) {
     const authorization = `OSS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}${extra},Signature=${signature}`;
     req.headers.authorization = authorization;
     return authorization;
+}
+
+;// CONCATENATED MODULE: ./src/oss/headers.ts
+/**
+ * Header checks before a request is sent. The HTTP layer refuses values outside visible ASCII, space and tab
+ * (RFC 9110 field values; undici also refuses a line break), and a refusal inside undici's pool leaves the
+ * connection slot it picked marked busy for good: ten refused requests on a four-connection pool and the
+ * next good one waits forever. So nothing the pool would refuse ever reaches it.
+ */
+// RFC 9110 token characters
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const OUTSIDE_VISIBLE_ASCII = /[^\t\x20-\x7e]/u;
+/** Why `value` cannot be sent as a header, naming `what` but never echoing the value; undefined when it can. */
+function headerValueProblem(what, value) {
+    const bad = OUTSIDE_VISIBLE_ASCII.exec(value);
+    if (!bad)
+        return undefined;
+    const code = bad[0].codePointAt(0);
+    const char = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+    return `${what} has ${char} at index ${bad.index}; header values allow visible ASCII, space and tab only (encode other text, e.g. percent-encoding or RFC 2047)`;
+}
+function headerNameProblem(name) {
+    return HEADER_NAME.test(name)
+        ? undefined
+        : `header name ${JSON.stringify(name)} is not an RFC 9110 token (letters, digits and !#$%&'*+-.^_\`|~)`;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/fast-xml-parser/src/util.js
@@ -75664,29 +75833,68 @@ class XMLParser {
     }
 }
 ;// CONCATENATED MODULE: ./src/oss/xml.ts
-/** XML in and out: fast-xml-parser configured so ETags, upload ids and keys stay strings. */
+/**
+ * XML in and out. fast-xml-parser keeps ETags, upload ids and keys as strings; entities are decoded here, after
+ * parsing, because the parser's own decoding drops references it deems invalid (`&#x1;`) and knows numeric
+ * ones only in its HTML mode. Keys that XML 1.0 cannot carry travel URL-encoded (`encoding-type=url`).
+ */
+
 
 const parser = new XMLParser({
     ignoreAttributes: true,
     parseTagValue: false,
     trimValues: false,
-    processEntities: true,
+    processEntities: false,
     isArray: (name) => ['Part', 'Upload', 'Contents', 'Deleted', 'CommonPrefixes'].includes(name),
 });
-/** Parse an OSS answer; the root element's children, or undefined when the text is not XML. */
-function xml_parseXml(text) {
+const xml_NAMED = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const REFERENCE = /&(?:#(\d{1,7})|#x([0-9a-fA-F]{1,6})|(amp|lt|gt|quot|apos));/g;
+/** Decode the five named entities and every numeric character reference (`&#34;`, `&#x22;`, `&#13;`). */
+function decodeXmlText(text) {
+    if (!text.includes('&'))
+        return text;
+    return text.replace(REFERENCE, (whole, dec, hex, named) => {
+        if (named)
+            return xml_NAMED[named];
+        const code = dec !== undefined ? Number(dec) : parseInt(hex, 16);
+        return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    });
+}
+function decodeTree(v) {
+    if (typeof v === 'string')
+        return decodeXmlText(v);
+    if (Array.isArray(v))
+        return v.map(decodeTree);
+    if (typeof v === 'object' && v !== null)
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decodeTree(x)]));
+    return v;
+}
+/** An answer's root element name and children, or undefined when the text is not XML. */
+function parseXmlDocument(text) {
     if (!text.trim().startsWith('<'))
         return undefined;
     try {
         const doc = parser.parse(text);
         const root = Object.entries(doc).find(([k]) => k !== '?xml');
-        return root && typeof root[1] === 'object' && root[1] !== null
-            ? root[1]
-            : {};
+        if (!root)
+            return undefined;
+        const body = decodeTree(root[1]);
+        return {
+            root: root[0],
+            body: typeof body === 'object' && body !== null ? body : {},
+        };
     }
     catch {
         return undefined;
     }
+}
+/** Parse an OSS answer; the root element's children, or undefined when the text is not XML. */
+function xml_parseXml(text) {
+    return parseXmlDocument(text)?.body;
+}
+/** A body meant to be empty that holds an OSS error document (what some gateways send with a 2xx). */
+function looksLikeErrorDocument(text) {
+    return /^\s*(<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(text);
 }
 function str(v) {
     return typeof v === 'string' ? v : undefined;
@@ -75694,13 +75902,15 @@ function str(v) {
 function list(v) {
     return Array.isArray(v) ? v : [];
 }
+/** Text content: markup characters and the whitespace a parser would normalise (\r, \n, \t) as references. */
 function escapeXml(s) {
     return s
         .replace(/&/g, '&amp;')
         .replace(/</g, '&lt;')
         .replace(/>/g, '&gt;')
         .replace(/"/g, '&quot;')
-        .replace(/'/g, '&apos;');
+        .replace(/'/g, '&apos;')
+        .replace(/[\r\n\t]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 function completeBody(parts) {
     const items = parts
@@ -75708,8 +75918,9 @@ function completeBody(parts) {
         .join('');
     return `<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUpload>${items}</CompleteMultipartUpload>`;
 }
+/** Keys URL-encoded, as OSS reads them with `encoding-type=url`: control characters XML 1.0 forbids pass too. */
 function deleteBody(keys, quiet) {
-    const items = keys.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('');
+    const items = keys.map((k) => `<Object><Key>${uriEncode(k, true)}</Key></Object>`).join('');
     return `<?xml version="1.0" encoding="UTF-8"?>\n<Delete><Quiet>${quiet}</Quiet>${items}</Delete>`;
 }
 
@@ -75729,6 +75940,7 @@ function deleteBody(keys, quiet) {
 
 
 
+
 class OssClient {
     endpoint;
     agent;
@@ -75737,8 +75949,11 @@ class OssClient {
     version;
     retryPolicy;
     onRetry;
-    /** Server time minus local time, learned from RequestTimeTooSkewed answers. */
+    limits;
+    /** Server time minus local time, learned from RequestTimeTooSkewed answers; used for signing. */
     clockOffsetMs = 0;
+    /** Server time minus local time, learned from every answer's Date (and an error's ServerTime). */
+    serverOffsetMs = 0;
     constructor(opts) {
         this.endpoint = resolveEndpoint(opts);
         const creds = opts.credentials;
@@ -75747,6 +75962,13 @@ class OssClient {
         this.version = opts.signatureVersion ?? 'v4';
         this.retryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
         this.onRetry = opts.onRetry;
+        this.limits = {
+            requestTimeoutMs: opts.requestTimeoutMs ?? 120_000,
+            minBytesPerSecond: opts.minBytesPerSecond ?? 64 * 1024,
+            maxAnswerBytes: opts.maxAnswerBytes ?? 8 * 1024 * 1024,
+            maxErrorBytes: opts.maxErrorBytes ?? 1024 * 1024,
+            maxListPages: opts.maxListPages ?? 100_000,
+        };
         this.agent = new undici/* Agent */.g6({
             connections: opts.connections ?? 16,
             keepAliveTimeout: 30_000,
@@ -75759,6 +75981,10 @@ class OssClient {
     get region() {
         return this.endpoint.region;
     }
+    /** Now by the server's clock (ms since the epoch), as its last answer told; the local clock before any. */
+    serverNow() {
+        return Date.now() + this.serverOffsetMs;
+    }
     /** The object's URL (no signature): for outputs and logs. */
     objectUrl(bucket, key) {
         return `${originFor(this.endpoint, bucket)}${pathFor(this.endpoint, bucket, key)}`;
@@ -75768,8 +75994,7 @@ class OssClient {
     }
     // --- objects -------------------------------------------------------------------------------
     async putObject(o) {
-        const res = await this.send({ operation: 'PutObject', method: 'PUT', ...o });
-        await res.body.dump();
+        const res = await this.send({ operation: 'PutObject', method: 'PUT', ...o }, 'empty');
         return {
             etag: res.headers.etag ?? '',
             crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']),
@@ -75777,16 +76002,67 @@ class OssClient {
         };
     }
     async headObject(o) {
-        const res = await this.send({ operation: 'HeadObject', method: 'HEAD', ...o });
-        await res.body.dump();
+        const res = await this.send({ operation: 'HeadObject', method: 'HEAD', ...o }, 'empty');
         return objectInfo(res.headers);
     }
     async getObject(o) {
-        const res = await this.send({ operation: 'GetObject', method: 'GET', ...o });
+        const res = await this.send({ operation: 'GetObject', method: 'GET', ...o }, 'stream');
         return { ...objectInfo(res.headers), body: res.body };
     }
     async deleteObject(o) {
-        await (await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o })).body.dump();
+        await this.send({ operation: 'DeleteObject', method: 'DELETE', ...o }, 'empty');
+    }
+    /**
+     * Copy the object onto itself with new headers (`x-oss-metadata-directive: REPLACE`): headers not given
+     * are dropped. OSS takes CopyObject for objects under 1 GB; larger ones go through UploadPartCopy.
+     */
+    async copyObject(o) {
+        const { xml, headers } = await this.send({
+            operation: 'CopyObject',
+            method: 'PUT',
+            bucket: o.bucket,
+            key: o.key,
+            headers: {
+                ...o.headers,
+                'x-oss-copy-source': copySource(o.bucket, o.key),
+                'x-oss-metadata-directive': 'REPLACE',
+            },
+            signal: o.signal,
+        });
+        return {
+            etag: str(xml.ETag) ?? headers.etag ?? '',
+            crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
+            requestId: headers['x-oss-request-id'] ?? '',
+        };
+    }
+    async getObjectAcl(o) {
+        const xml = await this.sendXml({
+            operation: 'GetObjectAcl',
+            method: 'GET',
+            bucket: o.bucket,
+            key: o.key,
+            query: { acl: null },
+            signal: o.signal,
+        });
+        const acl = xml.AccessControlList;
+        const grant = str(acl?.Grant);
+        if (!grant)
+            throw this.malformed('GetObjectAcl', o, 'no AccessControlList/Grant in the answer');
+        return grant;
+    }
+    /** `acl`: default, private, public-read or public-read-write. */
+    async putObjectAcl(o) {
+        if (!OBJECT_ACLS.includes(o.acl))
+            throw new Error(`putObjectAcl: acl ${JSON.stringify(o.acl)} is not one of ${OBJECT_ACLS.join(', ')}`);
+        await this.send({
+            operation: 'PutObjectAcl',
+            method: 'PUT',
+            bucket: o.bucket,
+            key: o.key,
+            query: { acl: null },
+            headers: { 'x-oss-object-acl': o.acl },
+            signal: o.signal,
+        }, 'empty');
     }
     // --- multipart -----------------------------------------------------------------------------
     async initiateMultipartUpload(o) {
@@ -75811,12 +76087,34 @@ class OssClient {
             query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
             body: o.body,
             signal: o.signal,
-        });
-        await res.body.dump();
+        }, 'empty');
         return { etag: res.headers.etag ?? '', crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']) };
     }
+    /** A part copied from bytes `range.start` .. `range.start + range.length - 1` of `sourceKey` in the same bucket. */
+    async uploadPartCopy(o) {
+        const { start, length } = o.range;
+        if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 1)
+            throw new Error(`uploadPartCopy: range ${JSON.stringify(o.range)} needs an integer start >= 0 and length >= 1`);
+        const { xml, headers } = await this.send({
+            operation: 'UploadPartCopy',
+            method: 'PUT',
+            bucket: o.bucket,
+            key: o.key,
+            partNumber: o.partNumber,
+            query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
+            headers: {
+                'x-oss-copy-source': copySource(o.bucket, o.sourceKey),
+                'x-oss-copy-source-range': `bytes=${start}-${start + length - 1}`,
+            },
+            signal: o.signal,
+        });
+        return {
+            etag: str(xml.ETag) ?? headers.etag ?? '',
+            crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
+        };
+    }
     async completeMultipartUpload(o) {
-        const res = await this.send({
+        const { xml, headers } = await this.send({
             operation: 'CompleteMultipartUpload',
             method: 'POST',
             bucket: o.bucket,
@@ -75826,24 +76124,27 @@ class OssClient {
             body: bufferBody(completeBody(o.parts)),
             signal: o.signal,
         });
-        const xml = xml_parseXml(await res.body.text()) ?? {};
         return {
-            etag: str(xml.ETag) ?? res.headers.etag ?? '',
-            crc64: parseCrc64(res.headers['x-oss-hash-crc64ecma']),
+            etag: str(xml.ETag) ?? headers.etag ?? '',
+            crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
             location: str(xml.Location),
         };
     }
     /** Every part of an upload, following the pages. */
     async listParts(o) {
         const parts = [];
-        let marker = '0';
-        for (;;) {
+        await this.paginate('ListParts', o, '0', 'NextPartNumberMarker', (m) => m, async (marker) => {
             const xml = await this.sendXml({
                 operation: 'ListParts',
                 method: 'GET',
                 bucket: o.bucket,
                 key: o.key,
-                query: { uploadId: o.uploadId, 'max-parts': '1000', 'part-number-marker': marker },
+                query: {
+                    uploadId: o.uploadId,
+                    'max-parts': '1000',
+                    'part-number-marker': marker,
+                    'encoding-type': 'url',
+                },
                 signal: o.signal,
             });
             for (const p of list(xml.Part)) {
@@ -75855,29 +76156,26 @@ class OssClient {
                     lastModified: dateOf(str(p.LastModified)),
                 });
             }
-            const next = str(xml.NextPartNumberMarker);
-            if (str(xml.IsTruncated) !== 'true' || !next || next === marker)
-                return parts;
-            marker = next;
-        }
+            return { xml, next: nonEmpty(str(xml.NextPartNumberMarker)) };
+        });
+        return parts;
     }
     async abortMultipartUpload(o) {
-        const res = await this.send({
+        await this.send({
             operation: 'AbortMultipartUpload',
             method: 'DELETE',
             bucket: o.bucket,
             key: o.key,
             query: { uploadId: o.uploadId },
             signal: o.signal,
-        });
-        await res.body.dump();
+        }, 'empty');
     }
     /** Every unfinished multipart upload under `prefix`, following the pages. */
     async listMultipartUploads(o) {
         const uploads = [];
-        let keyMarker = '';
-        let idMarker = '';
-        for (;;) {
+        const first = { key: '', id: '' };
+        const id = (m) => `${m.key}\n${m.id}`;
+        await this.paginate('ListMultipartUploads', o, first, 'NextKeyMarker', id, async (marker) => {
             const xml = await this.sendXml({
                 operation: 'ListMultipartUploads',
                 method: 'GET',
@@ -75886,29 +76184,30 @@ class OssClient {
                     uploads: null,
                     'max-uploads': '1000',
                     prefix: o.prefix ?? '',
-                    'key-marker': keyMarker,
-                    'upload-id-marker': idMarker,
+                    'key-marker': marker.key,
+                    'upload-id-marker': marker.id,
+                    'encoding-type': 'url',
                 },
                 signal: o.signal,
             });
+            const decode = this.keyDecoder('ListMultipartUploads', o, xml);
             for (const u of list(xml.Upload)) {
                 uploads.push({
-                    key: str(u.Key) ?? '',
+                    key: decode(str(u.Key)),
                     uploadId: str(u.UploadId) ?? '',
                     initiated: dateOf(str(u.Initiated)) ?? new Date(0),
                 });
             }
-            if (str(xml.IsTruncated) !== 'true')
-                return uploads;
-            keyMarker = str(xml.NextKeyMarker) ?? '';
-            idMarker = str(xml.NextUploadIdMarker) ?? '';
-        }
+            const key = nonEmpty(str(xml.NextKeyMarker));
+            const next = key === undefined ? undefined : { key: decode(key), id: str(xml.NextUploadIdMarker) ?? '' };
+            return { xml, next };
+        });
+        return uploads;
     }
     /** Every object under `prefix` (ListObjectsV2), following the pages. */
     async listObjects(o) {
         const objects = [];
-        let token;
-        for (;;) {
+        await this.paginate('ListObjects', o, '', 'NextContinuationToken', (m) => m, async (token) => {
             const xml = await this.sendXml({
                 operation: 'ListObjects',
                 method: 'GET',
@@ -75917,22 +76216,24 @@ class OssClient {
                     'list-type': '2',
                     'max-keys': '1000',
                     prefix: o.prefix ?? '',
+                    'encoding-type': 'url',
                     ...(token ? { 'continuation-token': token } : {}),
                 },
                 signal: o.signal,
             });
+            const decode = this.keyDecoder('ListObjects', o, xml);
             for (const c of list(xml.Contents)) {
                 objects.push({
-                    key: str(c.Key) ?? '',
+                    key: decode(str(c.Key)),
                     size: Number(str(c.Size)),
                     etag: str(c.ETag) ?? '',
                     lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
                 });
             }
-            token = str(xml.NextContinuationToken);
-            if (str(xml.IsTruncated) !== 'true' || !token)
-                return objects;
-        }
+            const next = nonEmpty(str(xml.NextContinuationToken));
+            return { xml, next: next === undefined ? undefined : decode(next) };
+        });
+        return objects;
     }
     /** DeleteMultipleObjects in batches of 1,000 (the API's limit); resolves with the keys deleted. */
     async deleteObjects(o) {
@@ -75943,7 +76244,7 @@ class OssClient {
                 operation: 'DeleteMultipleObjects',
                 method: 'POST',
                 bucket: o.bucket,
-                query: { delete: null },
+                query: { delete: null, 'encoding-type': 'url' },
                 headers: {
                     'content-type': 'application/xml',
                     'content-md5': (0,external_node_crypto_.createHash)('md5').update(text).digest('base64'),
@@ -75951,26 +76252,58 @@ class OssClient {
                 body: bufferBody(text),
                 signal: o.signal,
             });
+            const decode = this.keyDecoder('DeleteMultipleObjects', o, xml);
             for (const d of list(xml.Deleted))
-                deleted.push(str(d.Key) ?? '');
+                deleted.push(decode(str(d.Key)));
         }
         return { deleted };
     }
     async putBucket(o) {
-        await (await this.send({ operation: 'PutBucket', method: 'PUT', ...o })).body.dump();
+        await this.send({ operation: 'PutBucket', method: 'PUT', ...o }, 'empty');
     }
     // --- the pipeline --------------------------------------------------------------------------
     async sendXml(call) {
-        const res = await this.send(call);
-        const text = await res.body.text();
-        const xml = xml_parseXml(text);
-        if (!xml)
-            throw this.malformed(call.operation, call, 'the answer is not XML', res.headers['x-oss-request-id']);
-        return xml;
+        return (await this.send(call)).xml;
     }
-    malformed(operation, at, why, requestId) {
+    /**
+     * Follow a listing's pages: `page` sends one and returns the next marker (undefined when the answer has
+     * none). A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
+     * MalformedAnswer instead of asking for the same page forever.
+     */
+    async paginate(operation, at, first, markerName, id, page) {
+        const seen = new Set([id(first)]);
+        let marker = first;
+        for (let n = 1;; n++) {
+            const { xml, next } = await page(marker);
+            if (str(xml.IsTruncated) !== 'true')
+                return;
+            const max = this.limits.maxListPages;
+            if (n >= max)
+                throw this.malformed(operation, at, `still truncated after ${n} pages (maxListPages ${max})`);
+            if (next === undefined)
+                throw this.malformed(operation, at, `IsTruncated=true without a ${markerName}`);
+            if (seen.has(id(next)))
+                throw this.malformed(operation, at, `IsTruncated=true with a repeated ${markerName} ${JSON.stringify(id(next))}`);
+            seen.add(id(next));
+            marker = next;
+        }
+    }
+    /** Decodes keys and markers of an answer that says `<EncodingType>url</EncodingType>`. */
+    keyDecoder(operation, at, xml) {
+        if (str(xml.EncodingType) !== 'url')
+            return (text) => text ?? '';
+        return (text) => {
+            try {
+                return decodeURIComponent(text ?? '');
+            }
+            catch {
+                throw this.malformed(operation, at, `EncodingType url, but ${JSON.stringify(text)} is not URL-encoded`);
+            }
+        };
+    }
+    malformed(operation, at, why, requestId, status = 200) {
         return new OssError({
-            status: 200,
+            status,
             code: 'MalformedAnswer',
             ossMessage: why,
             operation,
@@ -75979,8 +76312,8 @@ class OssClient {
             requestId,
         });
     }
-    /** Send with retries; resolves with a 2xx answer whose body the caller must consume. */
-    async send(call) {
+    /** Send with retries; resolves with a 2xx answer read as `reading` says. */
+    async send(call, reading = 'xml') {
         if (call.bucket !== undefined)
             validateBucket(call.bucket);
         let rejected;
@@ -75991,22 +76324,14 @@ class OssClient {
             const creds = await this.credentials(rejected ? { rejected } : undefined);
             rejected = undefined;
             try {
-                const res = await this.attempt(call, creds);
-                if (res.status >= 200 && res.status < 300)
-                    return res;
-                error = await this.serviceError(call, res);
+                return await this.attempt(call, creds, reading);
             }
             catch (e) {
                 if (call.signal?.aborted)
                     throw call.signal.reason;
-                if (isOssError(e))
+                if (!isOssError(e))
                     throw e;
-                error = transportError(e, {
-                    operation: call.operation,
-                    bucket: call.bucket,
-                    key: call.key,
-                    partNumber: call.partNumber,
-                });
+                error = e;
             }
             if (error.code === 'RequestTimeTooSkewed' && error.serverTime) {
                 // the server's clock wins: sign the next attempt with its time
@@ -76030,12 +76355,20 @@ class OssClient {
             await sleep(delayMs, call.signal);
         }
     }
-    async attempt(call, creds) {
+    /** One attempt; every failure (refused header, transport, deadline, service error) is an OssError. */
+    async attempt(call, creds, reading) {
+        const where = {
+            operation: call.operation,
+            bucket: call.bucket,
+            key: call.key,
+            partNumber: call.partNumber,
+        };
         const headers = {};
         for (const [k, v] of Object.entries(call.headers ?? {}))
             headers[k.toLowerCase()] = v;
         if (call.body)
             headers['content-length'] = String(call.body.length);
+        checkHeaders(where, headers, creds);
         const query = call.query ?? {};
         const req = { method: call.method, bucket: call.bucket, key: call.key, query, headers };
         const now = new Date(Date.now() + this.clockOffsetMs);
@@ -76046,37 +76379,146 @@ class OssClient {
         const qs = Object.entries(query)
             .map(([k, v]) => (v === null ? uriEncode(k) : `${uriEncode(k)}=${uriEncode(v)}`))
             .join('&');
-        const res = await this.agent.request({
-            origin: originFor(this.endpoint, call.bucket),
-            path: `${pathFor(this.endpoint, call.bucket, call.key)}${qs ? `?${qs}` : ''}`,
-            method: call.method,
-            headers: req.headers,
-            body: call.body ? call.body.open() : null,
-            signal: call.signal ?? null,
-        });
-        return { status: res.statusCode, headers: flatHeaders(res.headers), body: res.body };
+        const budgetMs = Math.max(this.limits.requestTimeoutMs, Math.ceil(((call.body?.length ?? 0) / this.limits.minBytesPerSecond) * 1000));
+        const deadline = new AbortController();
+        const timer = setTimeout(() => deadline.abort(), budgetMs);
+        const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+        const body = call.body?.open();
+        try {
+            const res = await this.agent.request({
+                origin: originFor(this.endpoint, call.bucket),
+                path: `${pathFor(this.endpoint, call.bucket, call.key)}${qs ? `?${qs}` : ''}`,
+                method: call.method,
+                headers: req.headers,
+                body: (body ?? null),
+                signal,
+            });
+            const answer = {
+                status: res.statusCode,
+                headers: flatHeaders(res.headers),
+                xml: {},
+                body: undefined,
+            };
+            this.learnServerTime(dateOf(answer.headers.date));
+            if (answer.status < 200 || answer.status >= 300) {
+                const text = await readCapped(res.body, this.limits.maxErrorBytes, 'maxErrorBytes', answer, where);
+                throw this.serviceError(where, answer, text);
+            }
+            if (reading === 'stream')
+                return { ...answer, body: res.body };
+            const [cap, option] = reading === 'xml'
+                ? [this.limits.maxAnswerBytes, 'maxAnswerBytes']
+                : [this.limits.maxErrorBytes, 'maxErrorBytes'];
+            const text = await readCapped(res.body, cap, option, answer, where);
+            // S3-compatible gateways answer some failures (CompleteMultipartUpload above all) 2xx with an <Error>
+            if (reading === 'empty') {
+                if (looksLikeErrorDocument(text))
+                    throw this.serviceError(where, answer, text);
+                return answer;
+            }
+            const doc = parseXmlDocument(text);
+            const requestId = answer.headers['x-oss-request-id'];
+            if (!doc)
+                throw this.malformed(call.operation, call, 'the answer is not XML', requestId, answer.status);
+            if (doc.root === 'Error')
+                throw this.serviceError(where, answer, text);
+            return { ...answer, xml: doc.body };
+        }
+        catch (e) {
+            if (isOssError(e) || call.signal?.aborted)
+                throw e;
+            // a request refused before it was written leaves the file stream open
+            if (body && 'destroy' in body && typeof body.destroy === 'function')
+                body.destroy();
+            if (!deadline.signal.aborted)
+                throw transportError(e, where);
+            throw new OssError({
+                status: 0,
+                code: 'RequestDeadlineExceeded',
+                ossMessage: `no complete answer within ${budgetMs} ms (requestTimeoutMs, or the body at minBytesPerSecond)`,
+                ...where,
+                cause: e,
+            });
+        }
+        finally {
+            // a streamed answer (GetObject) is the caller's from here: the deadline covered its headers
+            clearTimeout(timer);
+        }
     }
-    async serviceError(call, res) {
-        let text = await res.body.text().catch(() => '');
+    /**
+     * A Date header is truncated to the second: the server's clock read between it and a second later. Keep the
+     * smallest offset within that window, so a server whose clock agrees with ours to the second gives 0, not
+     * up to a second of made-up lag (which would date things the server just did as in the future).
+     */
+    learnServerTime(serverTime, resolutionMs = 1000) {
+        if (!serverTime)
+            return;
+        const low = serverTime.getTime() - Date.now();
+        this.serverOffsetMs = Math.min(Math.max(0, low), low + resolutionMs);
+    }
+    /** An error answer (or a 2xx holding an <Error>); the x-oss-err header carries it for HEAD. */
+    serviceError(where, res, body) {
+        let text = body;
         const encoded = res.headers['x-oss-err'];
         if (!text && encoded)
             text = Buffer.from(encoded, 'base64').toString('utf8');
         const xml = xml_parseXml(text) ?? {};
-        const serverTime = dateOf(str(xml.ServerTime)) ?? dateOf(res.headers.date);
+        const serverTime = dateOf(str(xml.ServerTime));
+        this.learnServerTime(serverTime);
+        const redirect = res.status >= 300 && res.status < 400
+            ? `redirected to ${res.headers.location ?? '(no Location header)'}; not followed, so no credentials go elsewhere`
+            : undefined;
         return new OssError({
             status: res.status,
             code: str(xml.Code) ?? statusCode(res.status),
-            ossMessage: str(xml.Message),
+            ossMessage: [str(xml.Message), redirect].filter(Boolean).join('; ') || undefined,
             requestId: str(xml.RequestId) ?? res.headers['x-oss-request-id'],
             ec: str(xml.EC) ?? res.headers['x-oss-ec'],
             hostId: str(xml.HostId),
-            operation: call.operation,
-            bucket: call.bucket,
-            key: call.key,
-            partNumber: call.partNumber,
-            serverTime,
+            ...where,
+            serverTime: serverTime ?? dateOf(res.headers.date),
         });
     }
+}
+/** Refuse, before anything is sent, what the HTTP layer would refuse; credentials are named, never shown. */
+function checkHeaders(where, headers, creds) {
+    const problem = headerValueProblem('the access key id', creds.accessKeyId) ??
+        (creds.securityToken === undefined
+            ? undefined
+            : headerValueProblem('the security token', creds.securityToken)) ??
+        Object.entries(headers)
+            .map(([name, value]) => headerNameProblem(name) ?? headerValueProblem(`header ${name}`, value))
+            .find((p) => p !== undefined);
+    if (problem)
+        throw new OssError({ status: 0, code: 'InvalidHeaderValue', ossMessage: problem, ...where });
+}
+/** The whole body as text, or AnswerTooLarge once it passes `cap` bytes (the rest is never read). */
+async function readCapped(body, cap, option, answer, where) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > cap) {
+            body.destroy();
+            throw new OssError({
+                status: answer.status,
+                code: 'AnswerTooLarge',
+                ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
+                requestId: answer.headers['x-oss-request-id'],
+                ...where,
+            });
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+}
+const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
+/** `x-oss-copy-source`: the bucket and the URL-encoded key. */
+function copySource(bucket, key) {
+    return `/${bucket}/${uriEncode(key, true)}`;
+}
+function nonEmpty(text) {
+    return text === undefined || text === '' ? undefined : text;
 }
 function statusCode(status) {
     if (status === 404)
@@ -76210,6 +76652,8 @@ async function assumeOnce(r) {
     const fail = (status, code, message, requestId) => new OssError({ status, code, ossMessage: message, requestId, operation: 'AssumeRoleWithOIDC' });
     let status;
     let text;
+    let serverDate;
+    let receivedAt;
     try {
         const res = await (0,undici/* request */.Em)(url, {
             method: 'POST',
@@ -76220,6 +76664,8 @@ async function assumeOnce(r) {
             bodyTimeout: 30_000,
         });
         status = res.statusCode;
+        serverDate = res.headers.date;
+        receivedAt = Date.now();
         text = await res.body.text();
     }
     catch (e) {
@@ -76246,8 +76692,19 @@ async function assumeOnce(r) {
         accessKeyId: c.AccessKeyId,
         accessKeySecret: c.AccessKeySecret,
         securityToken: c.SecurityToken,
-        expiration,
+        expiration: onLocalClock(expiration, serverDate, receivedAt),
     };
+}
+/**
+ * Expiration is on the service's clock; a provider compares it with ours. With a runner clock 20 minutes
+ * ahead, a 15-minute set would look expired on arrival and be refetched before every request. The answer's
+ * Date header gives the offset (to the second, far below any refresh margin).
+ */
+function onLocalClock(expiration, serverDate, receivedAt) {
+    const server = Date.parse(Array.isArray(serverDate) ? (serverDate[0] ?? '') : (serverDate ?? ''));
+    if (Number.isNaN(server))
+        return expiration;
+    return new Date(expiration.getTime() - (server - receivedAt));
 }
 
 ;// CONCATENATED MODULE: ./src/oss/index.ts
@@ -76379,19 +76836,20 @@ async function writeCheckpoint(path, state) {
 async function writeFileAtomic(path, text) {
     await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
     const tmp = `${path}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`;
-    const handle = await (0,promises_.open)(tmp, 'w', 0o600);
     try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-    }
-    finally {
-        await handle.close();
-    }
-    try {
+        const handle = await (0,promises_.open)(tmp, 'w', 0o600);
+        try {
+            await handle.writeFile(text, 'utf8');
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
         await (0,promises_.rename)(tmp, path);
     }
     catch (e) {
-        await (0,promises_.rm)(tmp, { force: true });
+        // a full disk fails the write or the sync: the half-written temp file must not stay behind
+        await (0,promises_.rm)(tmp, { force: true }).catch(() => undefined);
         throw e;
     }
 }
@@ -76423,6 +76881,18 @@ function isCount(v) {
 ;// CONCATENATED MODULE: ./src/engine/checkpoint-writer.ts
 /** Serialises checkpoint writes: parts finish concurrently, the file is rewritten one write at a time. */
 
+/** A checkpoint that cannot be written (disk full, read-only, directory gone), named with what to do about it. */
+class CheckpointWriteError extends Error {
+    code;
+    path;
+    constructor(path, cause) {
+        const code = cause?.code;
+        super(`cannot write the checkpoint ${path} (${code ?? String(cause)}): free space on that disk, choose another checkpoint-dir, or turn checkpoints off`, { cause });
+        this.name = 'CheckpointWriteError';
+        this.code = code;
+        this.path = path;
+    }
+}
 class CheckpointWriter {
     path;
     snapshot;
@@ -76457,7 +76927,7 @@ class CheckpointWriter {
             }
         }
         catch (e) {
-            this.error ??= e instanceof Error ? e : new Error(String(e));
+            this.error ??= new CheckpointWriteError(this.path, e);
         }
         finally {
             this.running = undefined;
@@ -76465,64 +76935,9 @@ class CheckpointWriter {
     }
 }
 
-;// CONCATENATED MODULE: ./src/engine/unchanged.ts
-/**
- * Skip-unchanged: a re-run or a redeploy should not send bytes the bucket already holds. One HEAD per file; only
- * when the stored size equals the local size is the file read, and the object counts as unchanged only when its
- * CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing).
- */
-
-async function unchangedStoredCopy(o) {
-    let head;
-    try {
-        head = await o.limiter.run(() => o.client.headObject({ bucket: o.bucket, key: o.key, signal: o.signal }), o.signal);
-    }
-    catch (e) {
-        if (o.signal.aborted)
-            throw o.signal.reason;
-        // no object yet is the common case; any other answer just means the file is uploaded as usual
-        if (!(isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404))) {
-            o.notice(`${o.key}: cannot check the stored copy (${isOssError(e) ? e.code : String(e)}); uploading it`);
-        }
-        return undefined;
-    }
-    if (head.size !== o.size || head.crc64 === undefined)
-        return undefined;
-    const local = await o.hasher.hash(o.file, 0, o.size);
-    return local.crc64 === head.crc64 ? { etag: head.etag, crc64: head.crc64 } : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/engine/counting-body.ts
-/**
- * A body that reports bytes as they are read. When the client re-opens it for a retry, the bytes of the
- * abandoned attempt are taken back first, so progress never counts a byte twice.
- */
-function countingBody(inner, onBytes) {
-    let counted = 0;
-    return {
-        length: inner.length,
-        get counted() {
-            return counted;
-        },
-        open() {
-            if (counted !== 0)
-                onBytes(-counted);
-            counted = 0;
-            const source = inner.open();
-            return (async function* count() {
-                for await (const chunk of source) {
-                    counted += chunk.length;
-                    onBytes(chunk.length);
-                    yield chunk;
-                }
-            })();
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/engine/errors.ts
 /** Errors of the upload engine; each names what failed and whether the upload can continue later. */
-const errors_BRAND = Symbol.for('oss-resumable-upload.error');
+const errors_BRAND = Symbol.for('oss-resumable-upload.upload-error');
 /** A caller's option is out of range; thrown before any file handle or request. */
 class InvalidArgumentError extends Error {
     field;
@@ -76578,9 +76993,475 @@ class IntegrityError extends Error {
     code = 'CrcMismatch';
     retryable = true;
     constructor(what, expected, got, check) {
-        super(`${what}: the server's ${check === 'crc64' ? 'CRC64' : 'MD5 ETag'} ${got} differs from the local ${expected}`);
+        const name = { crc64: 'CRC64', md5: 'MD5 ETag', size: 'size' }[check];
+        super(`${what}: the server's ${name} ${got} differs from the local ${expected}`);
         this.name = 'IntegrityError';
     }
+}
+
+;// CONCATENATED MODULE: ./src/engine/verification.ts
+/**
+ * The success gate. An object counts as uploaded only on a server statement that its bytes are the local
+ * bytes: a CRC-64 equal to the local CRC-64, or, from a server that sends no CRC at all, an ETag equal to the
+ * MD5 the local bytes give. That statement must come in a success answer (the upload's own, or a HEAD made
+ * to check it). `UploadResult` is built only by `verifiedResult`, from a `Verification` that only the checks
+ * in this module can make.
+ */
+
+
+
+const PROOF = Symbol('verification');
+function proof(by, etag) {
+    return { [PROOF]: true, by, etag };
+}
+/** Unquoted, lower-case ETag, to compare with a hex MD5. */
+function etagHex(etag) {
+    return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
+}
+/** The ETag of a multipart object as OSS (and S3) compute it: MD5 over the parts' binary MD5s, then `-N`. */
+function multipartEtag(partMd5s) {
+    if (!partMd5s.every((m) => /^[0-9a-f]{32}$/.test(m)))
+        return undefined;
+    const md5 = (0,external_node_crypto_.createHash)('md5').update(Buffer.concat(partMd5s.map((m) => Buffer.from(m, 'hex'))));
+    return `${md5.digest('hex')}-${partMd5s.length}`;
+}
+/** Check an answer's CRC (or, from a server without CRCs, its ETag) against the local bytes. */
+async function checkStatement(stored, expected, what) {
+    if (stored.size !== undefined && stored.size !== expected.size) {
+        const error = new IntegrityError(`${what} size`, String(expected.size), String(stored.size), 'size');
+        return { kind: 'mismatch', error, stored };
+    }
+    if (stored.crc64 !== undefined) {
+        if (stored.crc64 === expected.crc64)
+            return { kind: 'verified', verification: proof('crc64', stored.etag) };
+        const error = new IntegrityError(what, expected.crc64.toString(), stored.crc64.toString(), 'crc64');
+        return { kind: 'mismatch', error, stored };
+    }
+    const want = await expected.etag?.();
+    const got = etagHex(stored.etag);
+    if (want === undefined || !/^[0-9a-f]{32}(-\d+)?$/.test(got))
+        return { kind: 'unproven' };
+    if (got === want)
+        return { kind: 'verified', verification: proof('md5', stored.etag) };
+    return { kind: 'mismatch', error: new IntegrityError(what, want, got, 'md5'), stored };
+}
+/**
+ * HEAD the key and check what it holds. `absent` for no such key; a HEAD that fails otherwise is `unproven`
+ * (nothing is known, so nothing may be reported or deleted on its word).
+ */
+async function checkByHead(o, expected) {
+    let head;
+    try {
+        head = await o.client.headObject({
+            bucket: o.bucket,
+            key: o.key,
+            signal: o.signal ?? AbortSignal.timeout(60_000),
+        });
+    }
+    catch (e) {
+        if (o.signal?.aborted)
+            throw o.signal.reason;
+        return isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404)
+            ? { kind: 'absent' }
+            : { kind: 'unproven' };
+    }
+    return checkStatement({ etag: head.etag, crc64: head.crc64, size: head.size }, expected, 'object');
+}
+/** The only way to an UploadResult: the fields of the upload plus the proof that it is what was read. */
+function verifiedResult(fields, crc, v) {
+    if (v[PROOF] !== true)
+        throw new Error('an upload result needs a verification');
+    return { ...fields, etag: v.etag, crc64: crc.toString(), verified: v.by };
+}
+
+;// CONCATENATED MODULE: ./src/engine/failure-policy.ts
+/**
+ * After a failure, the one decision of what to keep: the object under the key, the multipart upload and its
+ * checkpoint. The rules:
+ * - An object whose stored bytes were verified to be the local bytes is never deleted, whatever failed after
+ *   (the file was touched, an answer lied about its CRC): deleting it would take down bytes known good.
+ * - An object is deleted only when a HEAD shows that the key holds exactly what this upload wrote (same ETag as
+ *   its answer) and that those bytes are not the file. A wrong object that looks complete is served and cached as
+ *   if right, while a missing one fails where it is read; the version the upload replaced is gone either way.
+ *   When the key cannot be checked, or holds another writer's object, it is left alone.
+ * - A multipart upload stays (for a re-run to continue) only while a checkpoint on disk records it; otherwise it
+ *   is aborted so its parts are not billed. One that can never complete (overwrite forbidden) is aborted with its
+ *   checkpoint. The error says "a re-run continues" only when that is true.
+ */
+
+
+
+
+
+function decide(f, checkpointOnDisk) {
+    const deleteObject = f.key === 'wrong';
+    const note = f.key === 'verified'
+        ? 'the stored object matches the bytes read and is left in place'
+        : f.key === 'wrong'
+            ? 'the stored object was not the file and has been deleted'
+            : undefined;
+    const mp = f.multipart;
+    if (!mp)
+        return { deleteObject, abortUpload: false, deleteCheckpoint: false, resumable: false, note };
+    if (mp.upload === 'completed') {
+        return { deleteObject, abortUpload: false, deleteCheckpoint: true, resumable: false, note };
+    }
+    if (mp.upload === 'gone') {
+        // the checkpoint stays: a next run learns from it whether an earlier Complete made the object after all
+        return { deleteObject, abortUpload: false, deleteCheckpoint: false, resumable: false, note };
+    }
+    const neverCompletes = isOssError(f.cause) && f.cause.code === 'FileAlreadyExists';
+    if (neverCompletes)
+        return { deleteObject, abortUpload: true, deleteCheckpoint: true, resumable: false, note };
+    return {
+        deleteObject,
+        abortUpload: !checkpointOnDisk,
+        deleteCheckpoint: false,
+        resumable: checkpointOnDisk,
+        note,
+    };
+}
+/** Carry out the decision for this failure and return the error to throw. */
+async function settleFailure(ctx, f) {
+    const onDisk = ctx.checkpointPath !== undefined && (0,external_node_fs_namespaceObject.existsSync)(ctx.checkpointPath);
+    const d = decide(f, onDisk);
+    if (d.deleteObject) {
+        await ctx.client
+            .deleteObject({ bucket: ctx.bucket, key: ctx.key, signal: AbortSignal.timeout(30_000) })
+            .catch((e) => ctx.notice(`could not delete the wrong object ${ctx.key}: ${String(e)}`));
+    }
+    if (d.abortUpload && f.multipart)
+        await abortUpload(ctx, f.multipart.uploadId);
+    if (d.deleteCheckpoint && ctx.checkpointPath)
+        await deleteCheckpoint(ctx.checkpointPath);
+    const cause = f.cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new UploadError({
+        file: ctx.file,
+        bucket: ctx.bucket,
+        key: ctx.key,
+        uploadId: f.multipart?.uploadId,
+        resumable: d.resumable,
+        cause,
+        message: d.note ? `${reason}; ${d.note}` : reason,
+    });
+}
+/**
+ * After an answer stated bytes other than the local ones: HEAD the key to learn whether it holds this upload's
+ * object (`written`, by ETag) and whether that is the file after all.
+ */
+async function keyStateAfterMismatch(ctx, expected, written) {
+    const check = await checkByHead(ctx, expected);
+    if (check.kind === 'verified')
+        return 'verified';
+    if (check.kind === 'mismatch' && written.etag !== '' && check.stored.etag === written.etag)
+        return 'wrong';
+    return 'unknown';
+}
+/** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */
+async function abortUpload(ctx, uploadId) {
+    try {
+        await ctx.client.abortMultipartUpload({
+            bucket: ctx.bucket,
+            key: ctx.key,
+            uploadId,
+            signal: AbortSignal.timeout(30_000),
+        });
+    }
+    catch (e) {
+        if (!(isOssError(e) && e.code === 'NoSuchUpload')) {
+            ctx.notice(`could not abort upload ${uploadId} of ${ctx.key}: ${String(e)}`);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/plan.ts
+/** Part planning: how a file of a given size is cut into multipart-upload parts. */
+
+/** OSS's smallest part (all but the last): 100 KB, counted as 102,400 bytes. */
+const MIN_PART_SIZE_BYTES = 100 * 1024;
+/** OSS's largest part: 5 GB. */
+const MAX_PART_SIZE_BYTES = 5 * 1024 ** 3;
+/** OSS's highest part number. */
+const MAX_PARTS = 10_000;
+/** Part size when the caller gives none. */
+const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
+/** Largest object a multipart upload can hold: 10,000 parts of 5 GB. */
+const MAX_OBJECT_SIZE_BYTES = MAX_PARTS * MAX_PART_SIZE_BYTES;
+/** Throws {@link InvalidArgumentError} unless `partSize` is a whole number of bytes within OSS's limits. */
+function validatePartSize(partSize, field = 'partSize') {
+    if (partSize === undefined || partSize === 'auto')
+        return;
+    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE_BYTES || partSize > MAX_PART_SIZE_BYTES) {
+        throw new InvalidArgumentError(field, partSize, `a whole number of bytes from ${MIN_PART_SIZE_BYTES} (100 KB) to ${MAX_PART_SIZE_BYTES} (5 GB), or 'auto'`);
+    }
+}
+/**
+ * Cut `fileSize` bytes into parts of `partSize`, growing the part size when the file would need more than
+ * 10,000 parts. `auto` picks the default size, grown the same way. A file no larger than one part is a single
+ * PutObject.
+ */
+function planParts(fileSize, partSize = DEFAULT_PART_SIZE_BYTES) {
+    validatePartSize(partSize);
+    if (!Number.isSafeInteger(fileSize) || fileSize < 0 || fileSize > MAX_OBJECT_SIZE_BYTES) {
+        throw new InvalidArgumentError('file size', fileSize, `0 to ${MAX_OBJECT_SIZE_BYTES} bytes (10,000 parts of 5 GB)`);
+    }
+    const requested = partSize === 'auto' ? autoPartSize(fileSize) : partSize;
+    let size = requested;
+    if (Math.ceil(fileSize / size) > MAX_PARTS)
+        size = wholeMiB(fileSize / MAX_PARTS);
+    const single = fileSize <= size;
+    const partCount = single ? 1 : Math.ceil(fileSize / size);
+    const adjusted = size !== requested && partSize !== 'auto' ? { partSizeAdjustedFrom: requested } : {};
+    return { partSize: size, partCount, single, ...adjusted };
+}
+/** Whole MiB at least `bytes`, so a computed size reads well in logs and stays stable between runs. */
+function wholeMiB(bytes) {
+    const mib = 1024 * 1024;
+    return Math.min(MAX_PART_SIZE_BYTES, Math.max(MIN_PART_SIZE_BYTES, Math.ceil(bytes / mib) * mib));
+}
+/** `auto`: the default size, or larger so that a big file needs at most about 1,000 requests. */
+function autoPartSize(fileSize) {
+    return Math.max(DEFAULT_PART_SIZE_BYTES, wholeMiB(fileSize / 1000));
+}
+/** Byte range of part `partNumber` (1-based). */
+function partRange(plan, fileSize, partNumber) {
+    const start = (partNumber - 1) * plan.partSize;
+    return { start, length: Math.min(plan.partSize, fileSize - start) };
+}
+
+;// CONCATENATED MODULE: ./src/engine/unchanged.ts
+/**
+ * Skip-unchanged: a re-run or a redeploy should not send bytes the bucket already holds. One HEAD per file; only
+ * when the stored size equals the local size is the file read, and the bytes count as the same only when the
+ * stored CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing). Same bytes are not enough to
+ * skip: the headers the run asks for must be the stored ones too, or a new Cache-Control or ACL would never reach
+ * the bucket. Same bytes with other headers get new headers without the bytes being sent again.
+ */
+
+
+
+
+/** Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). */
+const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding'];
+/** Headers the server fills in when the run sets none: compared only when the run sets them. */
+const WHEN_SET = ['content-type', 'x-oss-storage-class'];
+const META = 'x-oss-meta-';
+const ACL = 'x-oss-object-acl';
+/** CopyObject takes objects under 1 GiB; larger ones are copied part by part. */
+const COPY_OBJECT_LIMIT_BYTES = 1024 ** 3;
+/** The stored copy when it holds the file's bytes, its headers brought up to date; undefined to upload. */
+async function unchangedStoredCopy(ctx) {
+    let head;
+    try {
+        head = await run(ctx, () => ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
+    }
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        // no object yet is the common case; any other answer just means the file is uploaded as usual
+        if (!(isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404))) {
+            ctx.notice(`${ctx.key}: cannot check the stored copy (${isOssError(e) ? e.code : String(e)}); uploading it`);
+        }
+        return undefined;
+    }
+    if (head.size !== ctx.size || head.crc64 === undefined)
+        return undefined;
+    const local = await ctx.hasher.hash(ctx.file, 0, ctx.size);
+    const expected = { size: ctx.size, crc64: local.crc64 };
+    const same = await checkStatement({ etag: head.etag, crc64: head.crc64, size: head.size }, expected, 'object');
+    if (same.kind !== 'verified')
+        return undefined;
+    const wanted = lowerCased(ctx.headers);
+    const differing = differingHeaders(wanted, head.headers);
+    const aclDiffers = wanted[ACL] !== undefined && (await storedAcl(ctx)) !== wanted[ACL];
+    if (differing.length === 0 && !aclDiffers) {
+        return { crc64: local.crc64, verification: same.verification, headersUpdated: false };
+    }
+    ctx.notice(`${ctx.key}: same bytes, other headers (${[...differing, ...(aclDiffers ? [ACL] : [])].join(', ')}); replacing the headers only`);
+    if (differing.length === 0) {
+        await run(ctx, () => ctx.client.putObjectAcl({ bucket: ctx.bucket, key: ctx.key, acl: wanted[ACL], signal: ctx.signal }));
+        return { crc64: local.crc64, verification: same.verification, headersUpdated: true };
+    }
+    const copied = ctx.size < COPY_OBJECT_LIMIT_BYTES ? await copyOntoItself(ctx, wanted) : await copyByParts(ctx, wanted);
+    // the copy must still be the file's bytes: its answer's CRC, or else a HEAD, says so
+    let check = await checkStatement(copied, expected, 'object');
+    if (check.kind === 'unproven')
+        check = await checkByHead(ctx, expected);
+    if (check.kind !== 'verified') {
+        throw check.kind === 'mismatch'
+            ? check.error
+            : new Error(`${ctx.key}: the copy with new headers could not be verified`);
+    }
+    return { crc64: local.crc64, verification: check.verification, headersUpdated: true };
+}
+function run(ctx, fn) {
+    return ctx.limiter.run(fn, ctx.signal);
+}
+function lowerCased(headers) {
+    const out = {};
+    for (const [k, v] of Object.entries(headers))
+        out[k.toLowerCase()] = v;
+    return out;
+}
+/** Names of the headers whose stored value is not the wanted one. */
+function differingHeaders(wanted, stored) {
+    const names = new Set([...BOTH_WAYS, ...WHEN_SET.filter((h) => wanted[h] !== undefined)]);
+    for (const h of [...Object.keys(wanted), ...Object.keys(stored)])
+        if (h.startsWith(META))
+            names.add(h);
+    return [...names].filter((h) => {
+        const a = wanted[h];
+        const b = stored[h];
+        // OSS may leave out the storage class of a Standard object
+        if (h === 'x-oss-storage-class')
+            return a?.toLowerCase() !== (b ?? 'Standard').toLowerCase();
+        return a !== b;
+    });
+}
+async function storedAcl(ctx) {
+    try {
+        return await run(ctx, () => ctx.client.getObjectAcl({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
+    }
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        ctx.notice(`${ctx.key}: cannot read the stored ACL (${isOssError(e) ? e.code : String(e)}); setting it`);
+        return undefined;
+    }
+}
+function copyOntoItself(ctx, wanted) {
+    return run(ctx, () => ctx.client.copyObject({ bucket: ctx.bucket, key: ctx.key, headers: wanted, signal: ctx.signal }));
+}
+/** Initiate with the new headers, copy every part from the object itself, complete; aborted on failure. */
+async function copyByParts(ctx, wanted) {
+    const { uploadId } = await run(ctx, () => ctx.client.initiateMultipartUpload({
+        bucket: ctx.bucket,
+        key: ctx.key,
+        headers: wanted,
+        signal: ctx.signal,
+    }));
+    try {
+        const parts = await Promise.all(Array.from({ length: ctx.plan.partCount }, (_, i) => {
+            const partNumber = i + 1;
+            const range = partRange(ctx.plan, ctx.size, partNumber);
+            return run(ctx, () => ctx.client.uploadPartCopy({
+                bucket: ctx.bucket,
+                key: ctx.key,
+                uploadId,
+                partNumber,
+                sourceKey: ctx.key,
+                range,
+                signal: ctx.signal,
+            })).then((p) => ({ partNumber, etag: p.etag }));
+        }));
+        return await run(ctx, () => ctx.client.completeMultipartUpload({
+            bucket: ctx.bucket,
+            key: ctx.key,
+            uploadId,
+            parts,
+            signal: ctx.signal,
+        }));
+    }
+    catch (e) {
+        await abortUpload(ctx, uploadId);
+        throw e;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/local-file.ts
+/**
+ * The local file as this upload first saw it, and the ways it can stop being that file while it is read: grown,
+ * truncated, deleted, replaced, or edited in place with its modification time put back (`touch -r`, `rsync
+ * --inplace -t`: only the change time moves). Such a change fails the upload at once; sending it again cannot help.
+ */
+
+
+
+function identityOf(s) {
+    return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev };
+}
+class LocalFileChangedError extends Error {
+    code = 'LocalFileChanged';
+    retryable = false;
+    constructor(detail) {
+        super(`the local file changed (or was deleted) during its upload (${detail}); upload it again once it is complete`);
+        this.name = 'LocalFileChangedError';
+    }
+}
+function isLocalFileChanged(e) {
+    return e instanceof LocalFileChangedError;
+}
+/** Read errors that mean the file is no longer the one being uploaded, as opposed to an unreadable disk. */
+const CHANGED_CODES = new Set(['ENOENT', 'ESHORTREAD', 'ESTALE']);
+/** The error to report for a failed read of the file: a vanished or shortened file is a local change. */
+function asLocalChange(e) {
+    const code = e?.code;
+    if (code !== undefined && CHANGED_CODES.has(code)) {
+        return new LocalFileChangedError(code === 'ENOENT' ? 'it was deleted' : 'it is shorter than it was');
+    }
+    return e;
+}
+/** Throws LocalFileChangedError when the file at `path` is no longer `before`. */
+async function assertFileUnchanged(path, before) {
+    let now;
+    try {
+        now = await (0,promises_.stat)(path);
+    }
+    catch {
+        throw new LocalFileChangedError('it was deleted');
+    }
+    const changed = ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev'].filter((f) => now[f] !== before[f]);
+    if (changed.length > 0) {
+        const what = changed.includes('size')
+            ? `size ${before.size} -> ${now.size}`
+            : `${changed.join(', ')} moved`;
+        throw new LocalFileChangedError(what);
+    }
+}
+function guardedFileBody(path, start, length, onBytes) {
+    const controller = new AbortController();
+    let attempt = 0;
+    let counted = 0;
+    const fail = (e) => {
+        const changed = asLocalChange(e);
+        if (isLocalFileChanged(changed))
+            controller.abort(changed);
+        throw changed;
+    };
+    const inner = fileRangeBody(path, start, length);
+    return {
+        length,
+        signal: controller.signal,
+        get counted() {
+            return counted;
+        },
+        open() {
+            if (counted !== 0)
+                onBytes(-counted);
+            counted = 0;
+            const mine = ++attempt;
+            const source = inner.open();
+            return (async function* read() {
+                let got = 0;
+                try {
+                    for await (const chunk of source) {
+                        got += chunk.length;
+                        if (mine === attempt) {
+                            counted += chunk.length;
+                            onBytes(chunk.length);
+                        }
+                        yield chunk;
+                    }
+                }
+                catch (e) {
+                    fail(e);
+                }
+                if (got < length)
+                    fail(Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' }));
+            })();
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/limiter.ts
@@ -76638,59 +77519,150 @@ function createLimiter(limit) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/engine/plan.ts
-/** Part planning: how a file of a given size is cut into multipart-upload parts. */
+;// CONCATENATED MODULE: ./src/engine/server-clock.ts
+/** A local time (e.g. a file's mtime) on the server's clock. */
+function toServerTime(client, localMs) {
+    return localMs + (client.serverNow() - Date.now());
+}
 
-/** OSS's smallest part (all but the last): 100 KB, counted as 102,400 bytes. */
-const MIN_PART_SIZE_BYTES = 100 * 1024;
-/** OSS's largest part: 5 GB. */
-const MAX_PART_SIZE_BYTES = 5 * 1024 ** 3;
-/** OSS's highest part number. */
-const MAX_PARTS = 10_000;
-/** Part size when the caller gives none. */
-const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
-/** Largest object a multipart upload can hold: 10,000 parts of 5 GB. */
-const MAX_OBJECT_SIZE_BYTES = MAX_PARTS * MAX_PART_SIZE_BYTES;
-/** Throws {@link InvalidArgumentError} unless `partSize` is a whole number of bytes within OSS's limits. */
-function validatePartSize(partSize, field = 'partSize') {
-    if (partSize === undefined || partSize === 'auto')
-        return;
-    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE_BYTES || partSize > MAX_PART_SIZE_BYTES) {
-        throw new InvalidArgumentError(field, partSize, `a whole number of bytes from ${MIN_PART_SIZE_BYTES} (100 KB) to ${MAX_PART_SIZE_BYTES} (5 GB), or 'auto'`);
+;// CONCATENATED MODULE: ./src/engine/upload-intent.ts
+/**
+ * An intent file, written before InitiateMultipartUpload and removed once the checkpoint holds the new upload id.
+ * A process killed between the two would leave an upload that no checkpoint records, billing its parts forever;
+ * the intent lets the next run find such uploads of its key and abort them.
+ */
+
+
+const INTENT_SUFFIX = '.intent';
+/**
+ * Uploads of the key initiated this long before the intent was written still count as unrecorded: the
+ * server's clock and ours may differ.
+ */
+const INTENT_CLOCK_MARGIN_MS = 5 * 60_000;
+function intentPathFor(checkpointPath) {
+    return `${checkpointPath}${INTENT_SUFFIX}`;
+}
+/** Whether a file in a checkpoint dir is state a later run needs (a checkpoint or an intent). */
+function isCheckpointFileName(name) {
+    return name.endsWith(CHECKPOINT_EXTENSION) || name.endsWith(`${CHECKPOINT_EXTENSION}${INTENT_SUFFIX}`);
+}
+async function writeIntent(path, key, at) {
+    await writeFileAtomic(path, `${JSON.stringify({ key, at: at.toISOString() })}\n`);
+}
+/** When the intent at `path` was written, or undefined when there is none (or it is unreadable). */
+async function readIntent(path) {
+    try {
+        const parsed = JSON.parse(await (0,promises_.readFile)(path, 'utf8'));
+        const at = typeof parsed.at === 'string' ? new Date(parsed.at) : undefined;
+        return at && !Number.isNaN(at.getTime()) ? at : undefined;
     }
+    catch {
+        return undefined;
+    }
+}
+async function removeIntent(path) {
+    await (0,promises_.rm)(path, { force: true });
+}
+
+;// CONCATENATED MODULE: ./src/engine/orphan-uploads.ts
+/**
+ * Multipart uploads that would otherwise be left billing with nothing to resume or abort them: the upload a
+ * dropped checkpoint recorded, uploads a corrupt checkpoint can no longer name, and uploads a run killed before
+ * its first checkpoint began (found through its intent file).
+ */
+
+
+
+
+
+/**
+ * The upload `state` records is of no use any more: abort it where it lives. An upload on another endpoint
+ * cannot be reached by this client (its signature and host are for this endpoint), so the run says so.
+ */
+async function abortRecorded(ctx, state) {
+    const here = ctx.client.objectUrl(state.bucket, state.key);
+    if (state.endpoint !== here) {
+        ctx.notice(`cannot abort upload ${state.uploadId} on ${state.endpoint} (this run uploads to ${here}); abort it there with abort-stale-uploads, or let a bucket lifecycle rule remove it`);
+        return;
+    }
+    await abortUpload({ ...ctx, bucket: state.bucket, key: state.key }, state.uploadId);
 }
 /**
- * Cut `fileSize` bytes into parts of `partSize`, growing the part size when the file would need more than
- * 10,000 parts. `auto` picks the default size, grown the same way. A file no larger than one part is a single
- * PutObject.
+ * A checkpoint without a readable upload id was last written at its mtime. Uploads of exactly this key begun
+ * before then (on the server's clock) are the ones it could have recorded; a later one is another run's, live or
+ * not, and stays. Another job uploading the same key to the same bucket at the same time is not told apart.
  */
-function planParts(fileSize, partSize = DEFAULT_PART_SIZE_BYTES) {
-    validatePartSize(partSize);
-    if (!Number.isSafeInteger(fileSize) || fileSize < 0 || fileSize > MAX_OBJECT_SIZE_BYTES) {
-        throw new InvalidArgumentError('file size', fileSize, `0 to ${MAX_OBJECT_SIZE_BYTES} bytes (10,000 parts of 5 GB)`);
+async function abortUnnamed(ctx, path) {
+    const written = await (0,promises_.stat)(path).then((s) => s.mtimeMs, () => undefined);
+    if (written === undefined)
+        return;
+    const before = toServerTime(ctx.client, written);
+    try {
+        const uploads = await ctx.client.listMultipartUploads({
+            bucket: ctx.bucket,
+            prefix: ctx.key,
+            signal: ctx.signal,
+        });
+        for (const u of uploads) {
+            if (u.key !== ctx.key || u.initiated.getTime() > before)
+                continue;
+            ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, recorded by the unreadable checkpoint ${path}`);
+            await abortUpload(ctx, u.uploadId);
+        }
     }
-    const requested = partSize === 'auto' ? autoPartSize(fileSize) : partSize;
-    let size = requested;
-    if (Math.ceil(fileSize / size) > MAX_PARTS)
-        size = wholeMiB(fileSize / MAX_PARTS);
-    const single = fileSize <= size;
-    const partCount = single ? 1 : Math.ceil(fileSize / size);
-    const adjusted = size !== requested && partSize !== 'auto' ? { partSizeAdjustedFrom: requested } : {};
-    return { partSize: size, partCount, single, ...adjusted };
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        ctx.notice(`${ctx.key}: could not look for the upload of the unreadable checkpoint ${path}: ${String(e)}`);
+    }
 }
-/** Whole MiB at least `bytes`, so a computed size reads well in logs and stays stable between runs. */
-function wholeMiB(bytes) {
-    const mib = 1024 * 1024;
-    return Math.min(MAX_PART_SIZE_BYTES, Math.max(MIN_PART_SIZE_BYTES, Math.ceil(bytes / mib) * mib));
+/** Drop the checkpoint at `path`, aborting the upload it records (or could have recorded) first. */
+async function dropCheckpoint(ctx, path) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(path, 'utf8');
+    }
+    catch (e) {
+        if (e.code === 'ENOENT')
+            return;
+        text = '';
+    }
+    const state = decodeCheckpoint(text);
+    if ('error' in state)
+        await abortUnnamed(ctx, path);
+    else
+        await abortRecorded(ctx, state);
+    await deleteCheckpoint(path);
 }
-/** `auto`: the default size, or larger so that a big file needs at most about 1,000 requests. */
-function autoPartSize(fileSize) {
-    return Math.max(DEFAULT_PART_SIZE_BYTES, wholeMiB(fileSize / 1000));
-}
-/** Byte range of part `partNumber` (1-based). */
-function partRange(plan, fileSize, partNumber) {
-    const start = (partNumber - 1) * plan.partSize;
-    return { start, length: Math.min(plan.partSize, fileSize - start) };
+/**
+ * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
+ * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
+ */
+async function reclaimUnrecorded(ctx, intentPath, keep) {
+    const at = await readIntent(intentPath);
+    if (at === undefined)
+        return;
+    const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
+    try {
+        const uploads = await ctx.client.listMultipartUploads({
+            bucket: ctx.bucket,
+            prefix: ctx.key,
+            signal: ctx.signal,
+        });
+        for (const u of uploads) {
+            if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since)
+                continue;
+            ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`);
+            await abortUpload(ctx, u.uploadId);
+        }
+        await removeIntent(intentPath);
+    }
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        // the intent stays for the next run; this upload can go ahead
+        ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/progress.ts
@@ -76900,50 +77872,14 @@ function sharedRangeHasher() {
     return shared;
 }
 
-;// CONCATENATED MODULE: ./src/engine/upload-intent.ts
-/**
- * An intent file, written before InitiateMultipartUpload and removed once the checkpoint holds the new upload id.
- * A process killed between the two would leave an upload that no checkpoint records, billing its parts forever;
- * the intent lets the next run find such uploads of its key and abort them.
- */
-
-
-const INTENT_SUFFIX = '.intent';
-/**
- * Uploads of the key initiated this long before the intent was written still count as unrecorded: the
- * server's clock and ours may differ.
- */
-const INTENT_CLOCK_MARGIN_MS = 5 * 60_000;
-function intentPathFor(checkpointPath) {
-    return `${checkpointPath}${INTENT_SUFFIX}`;
-}
-/** Whether a file in a checkpoint dir is state a later run needs (a checkpoint or an intent). */
-function isCheckpointFileName(name) {
-    return name.endsWith(CHECKPOINT_EXTENSION) || name.endsWith(`${CHECKPOINT_EXTENSION}${INTENT_SUFFIX}`);
-}
-async function writeIntent(path, key, at) {
-    await writeFileAtomic(path, `${JSON.stringify({ key, at: at.toISOString() })}\n`);
-}
-/** When the intent at `path` was written, or undefined when there is none (or it is unreadable). */
-async function readIntent(path) {
-    try {
-        const parsed = JSON.parse(await (0,promises_.readFile)(path, 'utf8'));
-        const at = typeof parsed.at === 'string' ? new Date(parsed.at) : undefined;
-        return at && !Number.isNaN(at.getTime()) ? at : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-async function removeIntent(path) {
-    await (0,promises_.rm)(path, { force: true });
-}
-
 ;// CONCATENATED MODULE: ./src/engine/upload-file.ts
 /**
  * uploadFile(): one file to one object, as a single verified PutObject or a resumable, parallel,
  * verified multipart upload.
  */
+
+
+
 
 
 
@@ -76989,6 +77925,7 @@ async function uploadFile(opts) {
         key: opts.key,
         file: opts.file,
         fileStat,
+        identity: identityOf(fileStat),
         plan,
         threadNum: opts.threadNum ?? DEFAULT_THREAD_NUM,
         limiter: opts.limiter ?? createLimiter(opts.threadNum ?? DEFAULT_THREAD_NUM),
@@ -77013,34 +77950,43 @@ async function uploadFile(opts) {
     // an unfinished upload of this key (a checkpoint, or an intent that may hide one) is resumed or reclaimed first
     const unfinished = checkpointPath !== undefined && ((0,external_node_fs_namespaceObject.existsSync)(checkpointPath) || (0,external_node_fs_namespaceObject.existsSync)(intentPathFor(checkpointPath)));
     if (opts.skipUnchanged && !unfinished) {
-        const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size });
-        if (stored)
-            return unchangedResult(ctx, stored);
+        const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size }).catch((e) => {
+            if (ctx.signal.aborted)
+                throw ctx.signal.reason;
+            throw uploadError(ctx, e, { resumable: false });
+        });
+        if (stored) {
+            return verifiedResult({
+                ...resultFields(ctx, { multipart: !plan.single, partsSent: 0 }),
+                ...(stored.headersUpdated ? { headersUpdated: true } : { unchanged: true }),
+            }, stored.crc64, stored.verification);
+        }
     }
     if (plan.single) {
-        // a checkpoint left by an earlier run with a larger part plan is of no use any more
+        // a checkpoint left by an earlier run with a larger part plan is of no use any more, nor is its upload
         if (checkpointPath)
-            await deleteCheckpoint(checkpointPath);
+            await dropCheckpoint(ctx, checkpointPath);
         return putSingle(ctx);
     }
     return uploadMultipart(ctx);
 }
-function unchangedResult(ctx, stored) {
+/** The fields of a result other than the verified ones. */
+function resultFields(ctx, o) {
     return {
         file: ctx.file,
         key: ctx.key,
         size: ctx.fileStat.size,
-        etag: stored.etag,
-        crc64: stored.crc64.toString(),
-        multipart: !ctx.plan.single,
+        ...(o.uploadId !== undefined ? { uploadId: o.uploadId } : {}),
+        multipart: o.multipart,
         parts: ctx.plan.partCount,
         partSize: ctx.plan.partSize,
-        bytesSent: 0,
-        bytesResumed: 0,
-        partsSent: 0,
+        ...(ctx.plan.partSizeAdjustedFrom !== undefined
+            ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
+            : {}),
+        bytesSent: ctx.tracker.sentBytes,
+        bytesResumed: ctx.tracker.resumedBytes,
+        partsSent: o.partsSent,
         seconds: (performance.now() - ctx.started) / 1000,
-        verified: 'crc64',
-        unchanged: true,
     };
 }
 function upload_file_validate(opts) {
@@ -77095,106 +78041,110 @@ function resolveCheckpointPath(opts) {
 function uploadError(ctx, cause, extra) {
     return new UploadError({ file: ctx.file, bucket: ctx.bucket, key: ctx.key, cause, ...extra });
 }
-/** Fails when the file's size or modification time moved while it was being read. */
-async function assertFileUnchanged(ctx) {
-    let now;
-    try {
-        now = await (0,promises_.stat)(ctx.file);
-    }
-    catch {
-        now = undefined;
-    }
-    const before = ctx.fileStat;
-    if (!now || now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) {
-        const what = now ? 'changed' : 'was deleted';
-        throw new Error(`the local file ${what} during its upload; upload it again once it is complete`);
-    }
-}
-/** Unquoted, lower-case ETag, to compare with a hex MD5. */
-function etagHex(etag) {
-    return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
-}
 /**
- * Check the server's answer for a range against the local bytes. Falls back to the MD5 ETag (hashing the
- * range again) when the server sends no CRC.
+ * Check the server's answer for a part against the local bytes. Falls back to the MD5 ETag (hashing the
+ * range again) when the server sends no CRC; an ETag that is no MD5 proves nothing and fails the part.
  */
-async function checkRange(ctx, answer, digest, range, what) {
-    if (answer.crc64 !== undefined) {
-        if (answer.crc64 !== digest.crc64) {
-            throw new IntegrityError(what, digest.crc64.toString(), answer.crc64.toString(), 'crc64');
-        }
+async function checkPart(ctx, answer, digest, range, what) {
+    noteMissingCrc(ctx, answer);
+    const check = await checkStatement(answer, expectedRange(ctx, digest, range), what);
+    if (check.kind === 'mismatch')
+        throw check.error;
+    if (check.kind !== 'verified')
+        throw new Error(`${what}: the answer proves nothing (no CRC-64, ETag ${JSON.stringify(answer.etag)})`);
+}
+function noteMissingCrc(ctx, answer) {
+    if (answer.crc64 !== undefined || ctx.md5Mode)
         return;
-    }
-    if (!ctx.md5Mode) {
-        ctx.md5Mode = true;
-        ctx.notice(`the server sent no x-oss-hash-crc64ecma header for ${ctx.key}; verifying by comparing ETags with the MD5 of the bytes sent`);
-    }
-    const md5 = digest.md5 ?? (await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true })).md5;
-    if (etagHex(answer.etag) !== md5) {
-        throw new IntegrityError(what, md5 ?? '', etagHex(answer.etag), 'md5');
-    }
+    ctx.md5Mode = true;
+    ctx.notice(`the server sent no x-oss-hash-crc64ecma header for ${ctx.key}; verifying by comparing ETags with the MD5 of the bytes sent`);
+}
+/** The local bytes of a range, as a check wants them; the MD5 only when asked for. */
+function expectedRange(ctx, digest, range) {
+    return {
+        size: range.length,
+        crc64: digest.crc64,
+        etag: async () => digest.md5 ??
+            (await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true }).catch((e) => {
+                throw asLocalChange(e);
+            })).md5,
+    };
 }
 function hashRange(ctx, start, length) {
-    const p = ctx.hasher.hash(ctx.file, start, length, { md5: ctx.md5Mode });
+    const p = ctx.hasher.hash(ctx.file, start, length, { md5: ctx.md5Mode }).catch((e) => {
+        throw asLocalChange(e);
+    });
     // the request may fail first; the digest's own failure is then of no interest
     p.catch(() => undefined);
     return p;
 }
+/** Send one range with a body that counts its bytes once and stops at a local change. */
+async function sendRange(ctx, range, send) {
+    const body = guardedFileBody(ctx.file, range.start, range.length, (n) => ctx.tracker.sent(n));
+    const signal = AbortSignal.any([ctx.signal, body.signal]);
+    try {
+        return { answer: await ctx.limiter.run(() => send(body, signal), ctx.signal), body };
+    }
+    catch (e) {
+        if (ctx.signal.aborted)
+            throw ctx.signal.reason;
+        if (body.signal.aborted)
+            throw body.signal.reason;
+        throw e;
+    }
+}
 async function putSingle(ctx) {
     const size = ctx.fileStat.size;
     const range = { start: 0, length: size };
+    const failed = (facts) => settleFailure(ctx, facts);
     for (let attempt = 1;; attempt++) {
         const digestPromise = hashRange(ctx, 0, size);
-        const body = countingBody(fileRangeBody(ctx.file, 0, size), (n) => ctx.tracker.sent(n));
-        let answer;
+        let sent;
+        let digest;
         try {
-            answer = await ctx.limiter.run(() => ctx.client.putObject({
-                bucket: ctx.bucket,
-                key: ctx.key,
-                body,
-                headers: ctx.headers,
-                signal: ctx.signal,
-            }), ctx.signal);
+            sent = await sendRange(ctx, range, (body, signal) => ctx.client.putObject({ bucket: ctx.bucket, key: ctx.key, body, headers: ctx.headers, signal }));
+            digest = await digestPromise;
         }
         catch (e) {
             if (ctx.signal.aborted)
                 throw ctx.signal.reason;
-            throw uploadError(ctx, e, { resumable: false });
+            // the PUT may have replaced the key before failing, but nothing is known of what it holds
+            throw await failed({ cause: e, key: 'unknown' });
         }
-        try {
-            await checkRange(ctx, answer, await digestPromise, range, 'object');
-            await assertFileUnchanged(ctx);
-        }
-        catch (e) {
-            // never leave bytes on the server that do not match the file
-            await ctx.client.deleteObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined);
-            if (e instanceof IntegrityError && attempt < INTEGRITY_ATTEMPTS) {
-                ctx.notice(`${ctx.key}: ${e.message}; uploading it again (attempt ${attempt + 1})`);
+        const { answer, body } = sent;
+        noteMissingCrc(ctx, answer);
+        const expected = expectedRange(ctx, digest, range);
+        const check = await checkStatement(answer, expected, 'object');
+        if (check.kind === 'mismatch') {
+            if (attempt < INTEGRITY_ATTEMPTS) {
+                ctx.notice(`${ctx.key}: ${check.error.message}; uploading it again (attempt ${attempt + 1})`);
+                ctx.tracker.sent(-body.counted);
                 continue;
             }
-            throw uploadError(ctx, e, { resumable: false });
+            throw await failed({ cause: check.error, key: await keyStateAfterMismatch(ctx, expected, answer) });
         }
-        const digest = await digestPromise;
+        const proven = check.kind === 'verified' ? check : await checkByHead(ctx, expected);
+        if (proven.kind !== 'verified') {
+            throw await failed({ cause: unconfirmed(proven), key: 'unknown' });
+        }
+        try {
+            await assertFileUnchanged(ctx.file, ctx.identity);
+        }
+        catch (e) {
+            // the stored bytes are what was read, but what was read may not be the whole, final file
+            throw await failed({ cause: e, key: 'verified' });
+        }
         ctx.tracker.partDone();
-        return {
-            file: ctx.file,
-            key: ctx.key,
-            size,
-            etag: answer.etag,
-            crc64: digest.crc64.toString(),
-            multipart: false,
-            parts: 1,
-            partSize: ctx.plan.partSize,
-            ...(ctx.plan.partSizeAdjustedFrom !== undefined
-                ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
-                : {}),
-            bytesSent: ctx.tracker.sentBytes,
-            bytesResumed: 0,
-            partsSent: 1,
-            seconds: (performance.now() - ctx.started) / 1000,
-            verified: ctx.md5Mode ? 'md5' : 'crc64',
-        };
+        return verifiedResult(resultFields(ctx, { multipart: false, partsSent: 1 }), digest.crc64, proven.verification);
     }
+}
+/** The error for a success answer that a HEAD did not confirm. */
+function unconfirmed(check) {
+    if (check.kind === 'mismatch')
+        return check.error;
+    return new Error(check.kind === 'absent'
+        ? 'the server answered success, but the object does not exist (not confirmed by HEAD)'
+        : 'the server answered success without a CRC-64, and a HEAD could not confirm the object');
 }
 async function uploadMultipart(ctx) {
     if (ctx.checkpointPath)
@@ -77239,16 +78189,27 @@ async function uploadMultipart(ctx) {
         if (intentPath)
             await removeIntent(intentPath);
     }
-    const failure = await uploadParts(ctx, state, writer);
-    if (writer)
-        await writer.flush().catch((e) => ctx.notice(`cannot write checkpoint: ${String(e)}`));
+    let failure = await uploadParts(ctx, state, writer);
+    if (writer) {
+        await writer.flush().catch((e) => {
+            failure ??= e;
+        });
+    }
+    if (failure === undefined && !ctx.signal.aborted) {
+        failure = await assertFileUnchanged(ctx.file, ctx.identity).catch((e) => e);
+    }
     if (ctx.signal.aborted || failure !== undefined) {
-        const keep = writer !== undefined;
-        if (!keep)
-            await abortUpload(ctx, state.uploadId);
-        if (ctx.signal.aborted)
+        if (ctx.signal.aborted) {
+            if (!writer)
+                await abortUpload(ctx, state.uploadId);
             throw ctx.signal.reason;
-        throw uploadError(ctx, failure, { uploadId: state.uploadId, resumable: keep });
+        }
+        const gone = isOssError(failure) && failure.code === 'NoSuchUpload';
+        throw await settleFailure(ctx, {
+            cause: failure,
+            key: 'unknown',
+            multipart: { uploadId: state.uploadId, upload: gone ? 'gone' : 'open' },
+        });
     }
     return complete(ctx, state);
 }
@@ -77264,7 +78225,7 @@ async function ensureWritableDir(ctx, dir) {
             key: ctx.key,
             resumable: false,
             cause: e,
-            message: `the checkpoint directory ${dir} is not writable (${e.code ?? String(e)}); choose a writable directory or turn checkpoints off`,
+            message: `the checkpoint directory ${dir} is not writable (${e.code ?? String(e)}); choose a writable checkpoint-dir or turn checkpoints off`,
         });
     }
 }
@@ -77296,9 +78257,11 @@ async function resume(ctx, path) {
     if (!isCheckpointState(loaded)) {
         if (loaded.kind === 'invalid') {
             ctx.notice(`checkpoint ${path} for ${ctx.file} not used: ${loaded.reason}; starting a fresh upload`);
-            const stale = loaded.state;
-            if (stale && stale.endpoint === identity.endpoint)
-                await abortUpload(ctx, stale.uploadId);
+            // the upload it records (or, unreadable, could have recorded) would be left billing: abort it first
+            if (loaded.state)
+                await abortRecorded(ctx, loaded.state);
+            else
+                await abortUnnamed(ctx, path);
         }
         return undefined;
     }
@@ -77350,7 +78313,7 @@ async function resume(ctx, path) {
         await Promise.all(checks);
     }
     catch (e) {
-        throw uploadError(ctx, e, { uploadId: loaded.uploadId, resumable: true });
+        throw uploadError(ctx, asLocalChange(e), { uploadId: loaded.uploadId, resumable: true });
     }
     const bytes = [...done.values()].reduce((sum, p) => sum + p.size, 0);
     ctx.tracker.resumed(bytes, done.size);
@@ -77359,7 +78322,7 @@ async function resume(ctx, path) {
 }
 /**
  * A checkpoint that lists every part but whose upload id is gone: an earlier Complete may have succeeded
- * without its answer arriving. The object counts as done only if its size and CRC match the local file.
+ * without its answer arriving. The object counts as done only if a HEAD shows the local size and CRC.
  */
 async function completedEarlier(ctx, cp) {
     if (cp.parts.length !== ctx.plan.partCount)
@@ -77367,16 +78330,23 @@ async function completedEarlier(ctx, cp) {
     const expected = await localObjectCrc(ctx, cp.parts);
     if (expected === undefined)
         return undefined;
-    const head = await ctx.client
-        .headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal })
-        .catch(() => undefined);
-    if (!head || head.size !== ctx.fileStat.size || head.crc64 !== expected)
+    const check = await checkByHead(ctx, objectExpected(ctx, expected, cp.parts));
+    if (check.kind !== 'verified')
         return undefined;
     ctx.notice(`${ctx.key} was already completed by an earlier run; nothing left to send`);
     if (ctx.checkpointPath)
         await deleteCheckpoint(ctx.checkpointPath);
     ctx.tracker.resumed(ctx.fileStat.size, ctx.plan.partCount);
-    return result(ctx, { uploadId: cp.uploadId, done: new Map(), partsSent: 0 }, head.etag, expected, 'crc64');
+    return multipartResult(ctx, { uploadId: cp.uploadId, done: new Map(), partsSent: 0 }, expected, check.verification);
+}
+/** The whole object as a check wants it: size, CRC, and the multipart ETag the parts' MD5s give. */
+function objectExpected(ctx, crc, parts) {
+    const sorted = [...parts].sort((a, b) => a.n - b.n);
+    return {
+        size: ctx.fileStat.size,
+        crc64: crc,
+        etag: () => Promise.resolve(multipartEtag(sorted.map((p) => etagHex(p.etag)))),
+    };
 }
 /** Whole-file CRC from the local bytes of the listed parts; undefined when any part no longer matches. */
 async function localObjectCrc(ctx, parts) {
@@ -77393,7 +78363,10 @@ async function localObjectCrc(ctx, parts) {
     }
     return crc;
 }
-/** Runs `threadNum` workers over the parts still missing; resolves with the first failure, if any. */
+/**
+ * Runs `threadNum` workers over the parts still missing; resolves with the first failure, if any. A checkpoint
+ * that cannot be written stops the file at once: parts sent after it would be recorded nowhere.
+ */
 async function uploadParts(ctx, state, writer) {
     const todo = [];
     for (let n = 1; n <= ctx.plan.partCount; n++)
@@ -77401,44 +78374,39 @@ async function uploadParts(ctx, state, writer) {
             todo.push(n);
     let next = 0;
     let failure;
-    let failed = false;
+    const stop = () => failure !== undefined || writer?.error !== undefined || ctx.signal.aborted;
     const work = async () => {
-        while (!failed && !ctx.signal.aborted && next < todo.length) {
+        while (!stop() && next < todo.length) {
             const n = todo[next++];
             try {
                 await uploadPart(ctx, state, n);
                 writer?.request();
             }
             catch (e) {
-                if (!failed && !ctx.signal.aborted) {
-                    failed = true;
+                if (failure === undefined && !ctx.signal.aborted)
                     failure = e;
-                }
             }
         }
     };
     // in-flight parts settle before anyone decides to keep or abort the upload, or parts would be stranded
     await Promise.all(Array.from({ length: Math.min(ctx.threadNum, todo.length) }, work));
-    if (!failed && writer?.error !== undefined)
-        return writer.error;
-    return failure;
+    return failure ?? writer?.error;
 }
 async function uploadPart(ctx, state, n) {
     const range = partRange(ctx.plan, ctx.fileStat.size, n);
     for (let attempt = 1;; attempt++) {
         const digestPromise = hashRange(ctx, range.start, range.length);
-        const body = countingBody(fileRangeBody(ctx.file, range.start, range.length), (k) => ctx.tracker.sent(k));
-        const answer = await ctx.limiter.run(() => ctx.client.uploadPart({
+        const { answer, body } = await sendRange(ctx, range, (b, signal) => ctx.client.uploadPart({
             bucket: ctx.bucket,
             key: ctx.key,
             uploadId: state.uploadId,
             partNumber: n,
-            body,
-            signal: ctx.signal,
-        }), ctx.signal);
+            body: b,
+            signal,
+        }));
         const digest = await digestPromise;
         try {
-            await checkRange(ctx, answer, digest, range, `part ${n}`);
+            await checkPart(ctx, answer, digest, range, `part ${n}`);
         }
         catch (e) {
             if (e instanceof IntegrityError && attempt < INTEGRITY_ATTEMPTS) {
@@ -77448,6 +78416,8 @@ async function uploadPart(ctx, state, n) {
             }
             throw e;
         }
+        // a file edited in place between parts would make the object a mix of old and new bytes
+        await assertFileUnchanged(ctx.file, ctx.identity);
         state.done.set(n, { n, etag: answer.etag, size: range.length, crc64: digest.crc64.toString() });
         state.partsSent++;
         ctx.tracker.partDone();
@@ -77456,18 +78426,11 @@ async function uploadPart(ctx, state, n) {
 }
 async function complete(ctx, state) {
     const parts = [...state.done.values()].sort((a, b) => a.n - b.n);
-    let expected = 0n;
+    let crc = 0n;
     for (const p of parts)
-        expected = crc64Combine(expected, BigInt(p.crc64), p.size);
-    const keep = ctx.checkpointPath !== undefined;
-    try {
-        await assertFileUnchanged(ctx);
-    }
-    catch (e) {
-        if (!keep)
-            await abortUpload(ctx, state.uploadId);
-        throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: keep });
-    }
+        crc = crc64Combine(crc, BigInt(p.crc64), p.size);
+    const expected = objectExpected(ctx, crc, parts);
+    const failed = (cause, upload, key = 'unknown') => settleFailure(ctx, { cause, key, multipart: { uploadId: state.uploadId, upload } });
     const forbid = findHeader(ctx.headers, FORBID_OVERWRITE);
     let answer;
     try {
@@ -77484,105 +78447,38 @@ async function complete(ctx, state) {
         if (ctx.signal.aborted)
             throw ctx.signal.reason;
         // a Complete whose answer was lost may still have succeeded: the object then matches size and CRC
-        const head = isOssError(e) && (e.retryable || e.code === 'NoSuchUpload')
-            ? await ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined)
-            : undefined;
-        if (head && head.size === ctx.fileStat.size && head.crc64 === expected) {
-            answer = { etag: head.etag, crc64: head.crc64 };
+        const lost = isOssError(e) && (e.retryable || e.code === 'NoSuchUpload');
+        const head = lost ? await checkByHead(ctx, expected) : undefined;
+        if (head?.kind === 'verified')
+            return finish(ctx, state, crc, head.verification);
+        throw await failed(e, isOssError(e) && e.code === 'NoSuchUpload' ? 'gone' : 'open');
+    }
+    // only a stated CRC (or, from a server without CRCs, the ETag the parts give) counts; an answer without
+    // one is checked by HEAD, since a 200 alone does not prove the object exists
+    let check = await checkStatement({ etag: answer.etag, crc64: answer.crc64 }, expected, 'object');
+    if (check.kind === 'mismatch') {
+        throw await failed(check.error, 'completed', await keyStateAfterMismatch(ctx, expected, answer));
+    }
+    if (check.kind !== 'verified' || answer.crc64 === undefined) {
+        if (answer.crc64 === undefined && !ctx.md5Mode) {
+            ctx.notice(`${ctx.key}: the Complete answer carried no CRC-64; checking the object with a HEAD`);
         }
-        else if (isOssError(e) && e.code === 'FileAlreadyExists') {
-            // this upload can never complete: free its parts and its checkpoint
-            await abortUpload(ctx, state.uploadId);
-            if (ctx.checkpointPath)
-                await deleteCheckpoint(ctx.checkpointPath);
-            throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: false });
-        }
-        else {
-            if (!keep)
-                await abortUpload(ctx, state.uploadId);
-            throw uploadError(ctx, e, { uploadId: state.uploadId, resumable: keep });
+        check = await checkByHead(ctx, expected);
+        if (check.kind !== 'verified') {
+            // the upload may still be open (a 200 that completed nothing): keep it and its checkpoint for a re-run
+            throw await failed(unconfirmed(check), check.kind === 'mismatch' ? 'completed' : 'open');
         }
     }
-    if (answer.crc64 !== undefined && answer.crc64 !== expected) {
-        // the stored object is not the file: it must not stay behind looking complete
-        await ctx.client.deleteObject({ bucket: ctx.bucket, key: ctx.key }).catch(() => undefined);
-        if (ctx.checkpointPath)
-            await deleteCheckpoint(ctx.checkpointPath);
-        const err = new IntegrityError('object', expected.toString(), answer.crc64.toString(), 'crc64');
-        throw uploadError(ctx, err, { uploadId: state.uploadId, resumable: false });
-    }
-    const verified = answer.crc64 !== undefined ? 'crc64' : 'md5';
-    // only now, with the object verified, may the checkpoint go
+    return finish(ctx, state, crc, check.verification);
+}
+/** The object is verified: only now may the checkpoint go. */
+async function finish(ctx, state, crc, v) {
     if (ctx.checkpointPath)
         await deleteCheckpoint(ctx.checkpointPath);
-    return result(ctx, state, answer.etag, expected, verified);
+    return multipartResult(ctx, state, crc, v);
 }
-function result(ctx, state, etag, crc, verified) {
-    return {
-        file: ctx.file,
-        key: ctx.key,
-        size: ctx.fileStat.size,
-        etag,
-        crc64: crc.toString(),
-        uploadId: state.uploadId,
-        multipart: true,
-        parts: ctx.plan.partCount,
-        partSize: ctx.plan.partSize,
-        ...(ctx.plan.partSizeAdjustedFrom !== undefined
-            ? { partSizeAdjustedFrom: ctx.plan.partSizeAdjustedFrom }
-            : {}),
-        bytesSent: ctx.tracker.sentBytes,
-        bytesResumed: ctx.tracker.resumedBytes,
-        partsSent: state.partsSent,
-        seconds: (performance.now() - ctx.started) / 1000,
-        verified,
-    };
-}
-/**
- * An intent left by a run that stopped between InitiateMultipartUpload and its first checkpoint: uploads of this
- * key initiated since then are recorded nowhere, so nothing would ever resume or abort them. Abort them now.
- */
-async function reclaimUnrecorded(ctx, intentPath, keep) {
-    const at = await readIntent(intentPath);
-    if (at === undefined)
-        return;
-    const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
-    try {
-        const uploads = await ctx.client.listMultipartUploads({
-            bucket: ctx.bucket,
-            prefix: ctx.key,
-            signal: ctx.signal,
-        });
-        for (const u of uploads) {
-            if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since)
-                continue;
-            ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`);
-            await abortUpload(ctx, u.uploadId);
-        }
-        await removeIntent(intentPath);
-    }
-    catch (e) {
-        if (ctx.signal.aborted)
-            throw ctx.signal.reason;
-        // the intent stays for the next run; this upload can go ahead
-        ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
-    }
-}
-/** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */
-async function abortUpload(ctx, uploadId) {
-    try {
-        await ctx.client.abortMultipartUpload({
-            bucket: ctx.bucket,
-            key: ctx.key,
-            uploadId,
-            signal: AbortSignal.timeout(30_000),
-        });
-    }
-    catch (e) {
-        if (!(isOssError(e) && e.code === 'NoSuchUpload')) {
-            ctx.notice(`could not abort upload ${uploadId} of ${ctx.key}: ${String(e)}`);
-        }
-    }
+function multipartResult(ctx, state, crc, v) {
+    return verifiedResult(resultFields(ctx, { multipart: true, partsSent: state.partsSent, uploadId: state.uploadId }), crc, v);
 }
 function findHeader(headers, name) {
     for (const [k, v] of Object.entries(headers))
@@ -77681,7 +78577,9 @@ async function deleteOrphans(o) {
 /**
  * Stale multipart uploads: started long ago, never completed or aborted (a job that died, a run never re-run).
  * Their parts are billed until someone aborts them. An upload that a checkpoint in this run's checkpoint dir
- * records is still wanted, however old: a re-run continues it.
+ * records is still wanted, however old: a re-run continues it. Ages are measured on the server's clock (the
+ * one that dated the uploads; a runner's clock may be hours off), and an upload whose newest part is recent is
+ * still being sent by someone, however long ago it began.
  */
 
 
@@ -77700,15 +78598,40 @@ async function checkpointedUploadIds(dir, bucket) {
     }
     return ids;
 }
-/** Unfinished uploads under `prefix` initiated more than `olderThanMs` ago and not in `owned`. */
+/**
+ * Unfinished uploads under `prefix`, not in `owned`, whose Initiated time and newest part are both more than
+ * `olderThanMs` old on the server's clock.
+ */
 async function findStaleUploads(o) {
-    const cutoff = Date.now() - o.olderThanMs;
     const uploads = await o.client.listMultipartUploads({
         bucket: o.bucket,
         prefix: o.prefix,
         signal: o.signal,
     });
-    return uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+    // read after the listing, so the clock is the one of the answer that dated these uploads
+    const cutoff = o.client.serverNow() - o.olderThanMs;
+    const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+    const limiter = createLimiter(4);
+    const idle = await Promise.all(candidates.map((u) => limiter.run(async () => {
+        let parts;
+        try {
+            parts = await o.client.listParts({
+                bucket: o.bucket,
+                key: u.key,
+                uploadId: u.uploadId,
+                signal: o.signal,
+            });
+        }
+        catch (e) {
+            if (o.signal?.aborted)
+                throw e;
+            // gone since the listing: nothing to abort; any other failure: not known to be idle, so kept
+            return false;
+        }
+        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? 0));
+        return newest < cutoff;
+    }, o.signal)));
+    return candidates.filter((_, i) => idle[i]);
 }
 /**
  * Abort each upload, `threadNum` at a time; an upload already gone (NoSuchUpload) counts as aborted.
@@ -77791,6 +78714,7 @@ const INPUT = {
 const constants_OUTPUT = {
     uploadedCount: 'uploaded-count',
     skippedCount: 'skipped-count',
+    updatedCount: 'updated-count',
     bytesUploaded: 'bytes-uploaded',
     bytesResumed: 'bytes-resumed',
     keys: 'keys',
@@ -77826,6 +78750,8 @@ const ALLOWED_EXTRA_HEADERS = [
     'x-oss-tagging',
 ];
 
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -84514,6 +85440,155 @@ function formatDuration(ms) {
     return parts.join('') || '0s';
 }
 
+;// CONCATENATED MODULE: ./src/action/header-values.ts
+/**
+ * What may go into a request header, checked before any request: undici refuses other characters, and a value
+ * it refuses would only surface deep inside the upload. Field values are visible ASCII, spaces and tabs
+ * (RFC 9110 §5.5 allows obs-text too, but its bytes are read as Latin-1, never as the UTF-8 a user typed);
+ * names are tokens (RFC 9110 §5.6.2).
+ */
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE_CHAR = /[\t\x20-\x7e]/;
+const VISIBLE_ASCII = /[\x21-\x7e]/;
+/** `U+00E9` */
+function codePoint(c) {
+    return `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+/** The first character not matching `allowed`, with its 1-based position in characters. */
+function firstOutside(value, allowed) {
+    let position = 0;
+    for (const char of value) {
+        position++;
+        if (!allowed.test(char))
+            return { char, position };
+    }
+    return undefined;
+}
+function isToken(name) {
+    return TOKEN.test(name);
+}
+/** UTF-8 bytes of everything but RFC 3986 unreserved characters as `%XX`. */
+function percentEncode(text) {
+    return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+/**
+ * Why `value` of header `name` cannot be sent, or undefined when it can. Says which character, where, and what
+ * is allowed; x-oss-meta-* values get the percent-encoded form to use instead (OSS stores user metadata as the
+ * bytes it receives, so whoever reads it decides how to decode; the action does not guess).
+ */
+function header_values_headerValueProblem(name, value) {
+    const bad = firstOutside(value, FIELD_VALUE_CHAR);
+    if (!bad)
+        return undefined;
+    const shown = bad.char.length === 1 && bad.char < ' ' ? log_line_escapeText(bad.char) : bad.char;
+    const where = `\`${name}: ${log_line_escapeText(value)}\` has \`${shown}\` (${codePoint(bad.char)}) at character ${bad.position} of the value`;
+    const allowed = 'allowed visible ASCII, spaces and tabs in header values';
+    if (name.toLowerCase().startsWith('x-oss-meta-'))
+        return `${where}; ${allowed}: percent-encode the rest, e.g. \`${name}: ${percentEncode(value)}\``;
+    return `${where}; ${allowed}`;
+}
+/**
+ * Why a credential cannot be used, without echoing it: only which character, where, and what is allowed.
+ * Access key ids, secrets and STS tokens are visible ASCII; anything else came with a paste.
+ */
+function credentialProblem(value) {
+    const bad = firstOutside(value, VISIBLE_ASCII);
+    if (!bad)
+        return undefined;
+    return `character ${bad.position} is ${codePoint(bad.char)}, not visible ASCII; allowed visible ASCII only (a pasted value often carries an invisible character: type or copy it again)`;
+}
+/** RFC 5987 attr-char: what may stand unencoded in `filename*`. */
+const ATTR_CHAR = /[A-Za-z0-9!#$&+\-.^_`|~]/;
+function extValue(text) {
+    let out = '';
+    for (const char of text) {
+        out += ATTR_CHAR.test(char)
+            ? char
+            : [...Buffer.from(char)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+    }
+    return out;
+}
+/**
+ * An ASCII stand-in for a file name, for clients that ignore `filename*`: accents dropped (`café` → `cafe`),
+ * other runs of non-ASCII become `-`, quotes, backslashes and `%` become `_` (RFC 6266 appendix D), and a name
+ * left without a stem becomes `download` with its extension.
+ */
+function asciiFallback(name) {
+    const ascii = name
+        .normalize('NFKD')
+        .replace(/[\u0300-\u036f]/g, '')
+        .replace(/[^\x20-\x7e]+/g, '-')
+        .replace(/["\\%]/g, '_');
+    const dot = ascii.lastIndexOf('.');
+    const hasExt = dot > 0 && /^\.[A-Za-z0-9]+$/.test(ascii.slice(dot));
+    const stem = (hasExt ? ascii.slice(0, dot) : ascii).replace(/^[-.\s]+|[-.\s]+$/g, '');
+    return `${stem || 'download'}${hasExt ? ascii.slice(dot) : ''}`;
+}
+/** Split `a; b="x;y"; c` at the semicolons outside quoted strings. */
+function splitParams(value) {
+    const parts = [];
+    let current = '';
+    let quoted = false;
+    for (let i = 0; i < value.length; i++) {
+        const c = value[i];
+        if (quoted && c === '\\' && i + 1 < value.length) {
+            current += c + value[++i];
+            continue;
+        }
+        if (c === '"')
+            quoted = !quoted;
+        if (c === ';' && !quoted) {
+            parts.push(current.trim());
+            current = '';
+        }
+        else
+            current += c;
+    }
+    parts.push(current.trim());
+    return parts.filter((p) => p !== '');
+}
+function unquote(text) {
+    return /^".*"$/s.test(text) ? text.slice(1, -1).replace(/\\(.)/g, '$1') : text;
+}
+/**
+ * Content-Disposition with a non-ASCII `filename` as browsers read it (RFC 6266 §4.3, RFC 5987):
+ * `attachment; filename="报告.pdf"` is sent as
+ * `attachment; filename="download.pdf"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf`, and a `filename*` given with
+ * raw UTF-8 gets it percent-encoded. A value that is already ASCII is left as given; non-ASCII anywhere else
+ * is left for the value check to refuse.
+ */
+function encodeContentDisposition(value) {
+    if (!firstOutside(value, FIELD_VALUE_CHAR))
+        return value;
+    const [type, ...params] = splitParams(value);
+    if (type === undefined)
+        return value;
+    const hasExt = params.some((p) => /^filename\*\s*=/i.test(p));
+    const out = [type];
+    for (const param of params) {
+        const ext = /^filename\*\s*=\s*UTF-8'([^']*)'(.*)$/is.exec(param);
+        if (ext) {
+            out.push(`filename*=UTF-8'${ext[1]}'${ext[2].replace(/[^\x20-\x7e]/gu, extValue)}`);
+            continue;
+        }
+        const m = /^filename\s*=\s*(.*)$/is.exec(param);
+        if (!m) {
+            out.push(param);
+            continue;
+        }
+        const name = unquote(m[1].trim());
+        if (!firstOutside(name, FIELD_VALUE_CHAR)) {
+            out.push(param);
+            continue;
+        }
+        out.push(`filename="${asciiFallback(name)}"`);
+        if (!hasExt)
+            out.push(`filename*=UTF-8''${extValue(name)}`);
+    }
+    return out.join('; ');
+}
+
 ;// CONCATENATED MODULE: ./src/action/size.ts
 /** Human sizes for `part-size`: bytes, or a number with a unit (KB/MB/GB are 1024-based, as OSS's "100 KB"). */
 const UNITS = {
@@ -84566,6 +85641,8 @@ function size_formatBytes(bytes) {
 
 
 
+
+
 class InputError extends Error {
     input;
     constructor(input, message) {
@@ -84581,7 +85658,7 @@ const runnerInputs = {
 };
 const MAX_THREAD_NUM = 64;
 function fail(input, value, allowed) {
-    throw new InputError(input, `input \`${input}\`: got \`${value}\`; allowed ${allowed}`);
+    throw new InputError(input, `input \`${input}\`: got \`${log_line_escapeText(value)}\`; allowed ${allowed}`);
 }
 /** The protocol layer says `bucket: got ...`; here that is `input \`bucket\`: got ...` like every other input. */
 function asInputMessage(message) {
@@ -84624,11 +85701,7 @@ function parseThreadNum(raw, input = INPUT.threadNum) {
         return fail(input, text, `a whole number from 1 to ${MAX_THREAD_NUM}`);
     return n;
 }
-function extraHeaders(raw) {
-    const text = raw.trim();
-    if (text === '')
-        return {};
-    let pairs;
+function headerLines(text) {
     if (text.startsWith('{')) {
         let parsed;
         try {
@@ -84640,30 +85713,83 @@ function extraHeaders(raw) {
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
             return fail(INPUT.headers, text, 'a JSON object of strings or `Name: value` lines');
         }
-        pairs = Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
-    }
-    else {
-        pairs = text
-            .split(/\r?\n/)
-            .filter((l) => l.trim() !== '')
-            .map((line) => {
-            const i = line.indexOf(':');
-            if (i <= 0)
-                return fail(INPUT.headers, line, '`Name: value` lines or a JSON object');
-            return [line.slice(0, i).trim(), line.slice(i + 1).trim()];
+        return Object.entries(parsed).map(([name, v]) => {
+            const value = typeof v === 'string' ? v : JSON.stringify(v);
+            return {
+                name,
+                value,
+                where: `member \`${log_line_escapeText(JSON.stringify(name))}: ${log_line_escapeText(JSON.stringify(value))}\``,
+            };
         });
     }
+    return text.split(/\r?\n/).flatMap((line, i) => {
+        if (line.trim() === '')
+            return [];
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            return fail(INPUT.headers, line, '`Name: value` lines or a JSON object');
+        return [
+            {
+                name: line.slice(0, colon).trim(),
+                value: line.slice(colon + 1).trim(),
+                where: `line ${i + 1} \`${log_line_escapeText(line.trim())}\``,
+            },
+        ];
+    });
+}
+function extraHeaders(raw) {
+    const text = raw.trim();
+    if (text === '')
+        return {};
     const out = {};
-    for (const [name, value] of pairs) {
+    const seen = new Map();
+    for (const given of headerLines(text)) {
+        const { name } = given;
         const lower = name.toLowerCase();
-        if (!lower.startsWith('x-oss-meta-') && !ALLOWED_EXTRA_HEADERS.includes(lower)) {
+        if (lower.startsWith('x-oss-meta-')) {
+            if (lower === 'x-oss-meta-' || !isToken(name))
+                fail(INPUT.headers, name, "x-oss-meta- followed by a name of letters, digits and `!#$%&'*+-.^_`|~`");
+        }
+        else if (!ALLOWED_EXTRA_HEADERS.includes(lower)) {
             fail(INPUT.headers, name, `x-oss-meta-* or one of ${ALLOWED_EXTRA_HEADERS.join(', ')} (other headers have their own inputs)`);
         }
-        if (/[\r\n]/.test(value))
-            fail(INPUT.headers, `${name}: ${value}`, 'single-line values');
-        out[lower] = value;
+        const earlier = seen.get(lower);
+        if (earlier) {
+            throw new InputError(INPUT.headers, `input \`headers\`: ${earlier.where} and ${given.where} both set \`${lower}\`; allowed each header once`);
+        }
+        seen.set(lower, given);
+        out[lower] = lower === 'content-disposition' ? encodeContentDisposition(given.value) : given.value;
     }
     return out;
+}
+/** Every header value must survive the HTTP layer; the input that set it is named when one does not. */
+function checkHeaderValues(headers) {
+    const inputOf = {
+        'cache-control': INPUT.cacheControl,
+        'content-type': INPUT.contentType,
+    };
+    for (const [name, value] of Object.entries(headers)) {
+        const problem = header_values_headerValueProblem(name, value);
+        if (problem) {
+            const input = inputOf[name] ?? INPUT.headers;
+            throw new InputError(input, `input \`${input}\`: ${problem}`);
+        }
+    }
+}
+/**
+ * An endpoint with `user:password@` would carry a credential into every log line that shows the endpoint; the
+ * keys have inputs of their own. The error shows the endpoint with the user info replaced.
+ */
+function refuseUserInfo(src, endpoint) {
+    const m = endpoint === undefined ? null : /^((?:[a-z][a-z0-9+.-]*:)?\/\/)?([^/?#]*)@/i.exec(endpoint);
+    if (!m || endpoint === undefined)
+        return;
+    const userInfo = m[2];
+    src.mask(userInfo);
+    const colon = userInfo.indexOf(':');
+    if (colon >= 0 && colon + 1 < userInfo.length)
+        src.mask(userInfo.slice(colon + 1));
+    fail(INPUT.endpoint, `${m[1] ?? ''}***@${endpoint.slice(m[0].length)}`, 'a host or URL without a user name or password (the keys go in `access-key-id` and `access-key-secret` or the environment)');
 }
 function keyAuth(src) {
     const pick = (input, ...vars) => {
@@ -84694,6 +85820,15 @@ function keyAuth(src) {
     }
     if (!secret) {
         throw new InputError(INPUT.accessKeySecret, `access key secret missing (the id came from ${id.from}): set ${where(INPUT.accessKeySecret, 'OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET')}`);
+    }
+    for (const [input, given] of [
+        [INPUT.accessKeyId, id],
+        [INPUT.accessKeySecret, secret],
+        [INPUT.securityToken, token],
+    ]) {
+        const problem = given && credentialProblem(given.value);
+        if (problem)
+            throw new InputError(input, `${given.from}: ${problem}`);
     }
     return {
         kind: 'keys',
@@ -84781,6 +85916,7 @@ function readInputs(src = runnerInputs) {
     }
     const region = src.get(INPUT.region).trim() || undefined;
     const endpoint = src.get(INPUT.endpoint).trim() || undefined;
+    refuseUserInfo(src, endpoint);
     const cname = bool(src, INPUT.cname, false);
     const internal = bool(src, INPUT.internal, false);
     try {
@@ -84792,9 +85928,11 @@ function readInputs(src = runnerInputs) {
         const input = e.message.startsWith('region') ? INPUT.region : INPUT.endpoint;
         throw new InputError(input, asInputMessage(e.message));
     }
-    const destination = src
-        .get(INPUT.destination)
-        .trim()
+    const rawDestination = src.get(INPUT.destination).trim();
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(rawDestination))
+        fail(INPUT.destination, rawDestination, 'a key prefix without control characters or line breaks');
+    const destination = rawDestination
         .replace(/\\/g, '/')
         .replace(/^\/+/, '')
         .replace(/\/{2,}/g, '/');
@@ -84818,6 +85956,7 @@ function readInputs(src = runnerInputs) {
     if (contentType !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(contentType)) {
         fail(INPUT.contentType, contentType, 'a MIME type such as `text/html; charset=utf-8`, or empty to pick one per file');
     }
+    checkHeaderValues({ ...headers, ...(contentType === undefined ? {} : { 'content-type': contentType }) });
     const deleteOrphans = bool(src, INPUT.deleteOrphans, false);
     const force = bool(src, INPUT.deleteOrphansForce, false);
     if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
@@ -84851,12 +85990,18 @@ function readInputs(src = runnerInputs) {
     };
     return inputs;
 }
+/** The inputs for the debug log: how the run signs in, never with what. */
+function describeInputs(inputs) {
+    return JSON.stringify({ ...inputs, auth: inputs.auth.kind });
+}
 
 ;// CONCATENATED MODULE: ./src/action/files.ts
 /**
  * Which files go up and under which keys: glob search (multi-line, `!` excludes), the common root of the
  * matches as upload-artifact computes it, and `destination` + the path relative to that root.
  */
+
+
 
 
 
@@ -84930,6 +86075,46 @@ function objectKey(destination, root, file) {
         return rel;
     return `${destination.replace(/\/+$/, '')}/${rel}`;
 }
+const isInside = (path, dir) => path === dir || path.startsWith(dir + external_node_path_.sep);
+/** Whether the patterns (last match wins, `!` excludes, a directory stands for all below it) select `path`. */
+function selected(path, patterns) {
+    let hit = false;
+    for (const raw of patterns) {
+        const negate = raw.startsWith('!');
+        const pattern = (0,external_node_path_.resolve)(negate ? raw.slice(1) : raw);
+        if ((0,external_node_path_.matchesGlob)(path, pattern) || (0,external_node_path_.matchesGlob)(path, `${pattern}/**`))
+            hit = !negate;
+    }
+    return hit;
+}
+/**
+ * Names under the search roots that are not UTF-8, as `dir/bad\xffname`: the glob reads names as text and
+ * drops them without a word, and an object key must be UTF-8. Names are read as bytes; only those the patterns
+ * would select count (matched with the undecodable bytes as U+FFFD).
+ */
+async function undecodableNames(roots, search) {
+    const found = [];
+    const walk = async (dir) => {
+        const entries = await (0,promises_.readdir)(dir, { withFileTypes: true, encoding: 'buffer' }).catch(() => []);
+        for (const entry of entries) {
+            const name = entry.name;
+            if (!search.includeHiddenFiles && name[0] === 0x2e)
+                continue;
+            const path = Buffer.concat([dir, Buffer.from(external_node_path_.sep), name]);
+            if (!(0,external_node_buffer_.isUtf8)(name)) {
+                if (selected(path.toString(), search.patterns))
+                    found.push(describeBytes(path));
+            }
+            else if (entry.isDirectory())
+                await walk(path);
+        }
+    };
+    for (const root of roots) {
+        if ((await (0,promises_.stat)(root).catch(() => undefined))?.isDirectory())
+            await walk(Buffer.from(root));
+    }
+    return found;
+}
 /** Find the files; empty when nothing matches (the caller applies `if-no-files-found`). */
 async function findFiles(search) {
     const globber = await create(search.patterns.join('\n'), {
@@ -84938,12 +86123,18 @@ async function findFiles(search) {
         matchDirectories: false,
         excludeHiddenFiles: !search.includeHiddenFiles,
     });
-    const matched = (await globber.glob()).sort();
+    const searchPaths = globber.getSearchPaths();
+    const undecodable = await undecodableNames(searchPaths, search);
+    if (undecodable.length > 0) {
+        throw new InputError(INPUT.path, `input \`path\`: ${undecodable.length} file name(s) are not valid UTF-8 and cannot become object keys: ${undecodable.slice(0, 20).join(', ')}${undecodable.length > 20 ? `, and ${undecodable.length - 20} more` : ''}; allowed UTF-8 names: rename them (e.g. \`convmv -f latin1 -t utf8\`) or exclude them with a \`!\` pattern`);
+    }
+    let matched = (await globber.glob()).sort();
+    if (search.checkpointDir !== undefined)
+        matched = await withoutCheckpoints(matched, searchPaths, search);
     if (matched.length === 0)
         return [];
     const given = search.workspace;
     const workspace = given === undefined ? undefined : await (0,promises_.realpath)(given).catch(() => (0,external_node_path_.resolve)(given));
-    const searchPaths = globber.getSearchPaths();
     // a single search path that is a file roots at its directory, as upload-artifact does
     let root = commonRoot(searchPaths);
     if (searchPaths.length === 1 && (await (0,promises_.stat)(searchPaths[0])).isFile())
@@ -84955,27 +86146,48 @@ async function findFiles(search) {
     for (const file of matched) {
         const real = await (0,promises_.realpath)(file);
         if (workspace !== undefined && real !== workspace && !real.startsWith(workspace + external_node_path_.sep)) {
-            throw new InputError(INPUT.path, `input \`path\`: ${file} resolves to ${real}, outside the workspace ${workspace}; only files inside the workspace are uploaded`);
+            throw new InputError(INPUT.path, `input \`path\`: ${log_line_escapeText(file)} resolves to ${log_line_escapeText(real)}, outside the workspace ${workspace}; only files inside the workspace are uploaded`);
         }
         const info = await (0,promises_.stat)(real);
         if (!info.isFile())
             continue;
         const key = objectKey(search.destination, root, file);
         if (Buffer.byteLength(key) > 1023) {
-            throw new InputError(INPUT.destination, `the object key for ${file} is ${Buffer.byteLength(key)} bytes; OSS allows at most 1023`);
+            throw new InputError(INPUT.destination, `the object key for ${log_line_escapeText(file)} is ${Buffer.byteLength(key)} bytes; OSS allows at most 1023`);
         }
         const other = byKey.get(key);
         if (other !== undefined) {
-            throw new InputError(INPUT.path, `input \`path\`: ${other} and ${file} both map to the key \`${key}\`; narrow the patterns`);
+            throw new InputError(INPUT.path, `input \`path\`: ${log_line_escapeText(other)} and ${log_line_escapeText(file)} both map to the key \`${log_line_escapeText(key)}\`; narrow the patterns`);
         }
         byKey.set(key, file);
         files.push({ file, key, size: info.size, contentType: search.contentType ?? contentTypeFor(file) });
     }
     return files;
 }
+/** The matches minus those under the checkpoint dir; refuses a checkpoint dir that holds a search root. */
+async function withoutCheckpoints(matched, searchPaths, search) {
+    const given = (0,external_node_path_.resolve)(search.checkpointDir);
+    const dirs = [...new Set([given, await (0,promises_.realpath)(given).catch(() => given)])];
+    const holder = searchPaths.find((p) => dirs.some((d) => isInside((0,external_node_path_.resolve)(p), d)));
+    if (holder !== undefined) {
+        throw new InputError(INPUT.checkpointDir, `input \`checkpoint-dir\`: got \`${log_line_escapeText(search.checkpointDir)}\`, which holds the files to upload (${log_line_escapeText(holder)}); allowed a directory outside them, such as the default under RUNNER_TEMP`);
+    }
+    const kept = [];
+    for (const file of matched) {
+        const real = await (0,promises_.realpath)(file).catch(() => file);
+        if (!dirs.some((d) => isInside((0,external_node_path_.resolve)(file), d) || isInside(real, d)))
+            kept.push(file);
+    }
+    const left = matched.length - kept.length;
+    if (left > 0)
+        search.onNotice?.(`left out ${left} file(s) under checkpoint-dir ${log_line_escapeText(given)}: checkpoints are never uploaded`);
+    return kept;
+}
 
 ;// CONCATENATED MODULE: ./src/action/report.ts
 /** What a person sees: throttled progress lines, a final table, the job summary and the step outputs. */
+
+
 
 
 
@@ -85020,6 +86232,9 @@ class ProgressReporter {
  * or `unchanged key (...)` when nothing had to be sent.
  */
 function resultLine(r) {
+    if (headersUpdated(r)) {
+        return `headers updated ${r.key} (${size_formatBytes(r.size)}: same bytes, new headers; nothing re-sent)`;
+    }
     if (r.unchanged) {
         return `unchanged ${r.key} (${size_formatBytes(r.size)}: same size and CRC-64 as the stored object; nothing sent)`;
     }
@@ -85029,17 +86244,19 @@ function resultLine(r) {
 /** `key: 42.0% 420.0 MiB / 1000.0 MiB, 83.1 MB/s, ETA 7s (resumed 100.0 MiB)` */
 function progressLine(e, seconds, bytesThisRun) {
     const pct = e.bytesTotal === 0 ? 100 : (e.bytesDone / e.bytesTotal) * 100;
-    const rate = seconds > 0 ? bytesThisRun / seconds : 0;
+    // a retried request takes its bytes back, so this run's count can dip below where the line started
+    const rate = seconds > 0 ? Math.max(0, bytesThisRun) / seconds : 0;
     const eta = rate > 0 ? `, ETA ${Math.ceil((e.bytesTotal - e.bytesDone) / rate)}s` : '';
     const resumed = e.bytesResumed > 0 ? ` (resumed ${size_formatBytes(e.bytesResumed)})` : '';
     return `${e.key}: ${pct.toFixed(1)}% ${size_formatBytes(e.bytesDone)} / ${size_formatBytes(e.bytesTotal)}, ${(rate / 1e6).toFixed(1)} MB/s${eta}${resumed}`;
 }
 function totals(outcomes, urlOf) {
     const ok = outcomes.filter((o) => o.ok);
-    const skipped = ok.filter((o) => o.result.unchanged === true).length;
+    const count = (state) => ok.filter((o) => finalState(o) === state).length;
     return {
-        uploaded: ok.length - skipped,
-        skipped,
+        uploaded: count('uploaded'),
+        skipped: count('unchanged'),
+        updated: count('headers updated'),
         failed: outcomes.length - ok.length,
         bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
         bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
@@ -85052,13 +86269,13 @@ function totals(outcomes, urlOf) {
 function resultTable(outcomes) {
     const rows = outcomes.map((o) => o.ok
         ? [
-            o.result.key,
+            log_line_escapeText(o.result.key),
             size_formatBytes(o.result.size),
             `${o.result.seconds.toFixed(1)}s`,
             size_formatBytes(o.result.bytesResumed),
-            o.result.unchanged ? 'unchanged' : `ok (${o.result.verified})`,
+            finalState(o) === 'uploaded' ? `ok (${o.result.verified})` : finalState(o),
         ]
-        : [o.item.key, '', '', '', 'FAILED']);
+        : [log_line_escapeText(o.item.key), '', '', '', 'FAILED']);
     const head = ['key', 'size', 'time', 'resumed', 'result'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const fmt = (r) => r
@@ -85071,6 +86288,7 @@ function resultTable(outcomes) {
 function writeOutputs(t, cleanup) {
     core.setOutput(OUTPUT.uploadedCount, t.uploaded);
     core.setOutput(OUTPUT.skippedCount, t.skipped);
+    core.setOutput(OUTPUT.updatedCount, t.updated);
     core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
     core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
     core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
@@ -85101,7 +86319,7 @@ function cleanupLines(c) {
 async function writeSummary(outcomes, t, cleanup) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
-    const rows = outcomes.map((o) => o.ok
+    const rows = outcomes.map((o) => (o.ok
         ? [
             o.item.file,
             o.result.key,
@@ -85109,10 +86327,10 @@ async function writeSummary(outcomes, t, cleanup) {
             `${o.result.seconds.toFixed(1)}s`,
             formatBytes(o.result.bytesResumed),
         ]
-        : [o.item.file, o.item.key, '', '', 'failed']);
+        : [o.item.file, o.item.key, '', '', 'failed']).map(htmlText));
     const summary = core.summary
         .addHeading('OSS upload', 3)
-        .addRaw(`${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.failed ? `, ${t.failed} failed` : ''}`, true)
+        .addRaw(`${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.updated ? `, ${t.updated} with headers updated` : ''}${t.failed ? `, ${t.failed} failed` : ''}`, true)
         .addTable([
         [
             { data: 'File', header: true },
@@ -85127,6 +86345,10 @@ async function writeSummary(outcomes, t, cleanup) {
     if (lines.length > 0)
         summary.addList(lines);
     await summary.write();
+}
+/** The summary is HTML: a file named `<img src=x>` is shown, never rendered. */
+function htmlText(text) {
+    return escapeText(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 /** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
 function describeError(e) {
@@ -85264,6 +86486,27 @@ async function removeOrphans(o, result) {
     log.info(`${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`);
 }
 
+;// CONCATENATED MODULE: ./src/action/log.ts
+/** The action's log: every line through here is printed as text, never run as a workflow command. */
+
+
+/** One line: a line break inside it is shown as `\n`, never starts a line of its own. */
+function log_info(line) {
+    info(log_line_safeLine(line));
+}
+/** Our own multi-line text (a table whose cells are escaped already): each line made safe. */
+function infoLines(text) {
+    core.info(safeLines(text));
+}
+/** core.warning escapes its message for the annotation already; this keeps the text readable. */
+function log_warning(text) {
+    warning(log_line_safeLine(text));
+}
+function log_startGroup(title) {
+    core.startGroup(safeLine(title));
+}
+const log_log = { info: log_info, warning: log_warning };
+
 ;// CONCATENATED MODULE: ./src/action/sign-in.ts
 /**
  * Credentials for the client: the AccessKeys from inputs or environment, or OIDC sign-in, where the job's
@@ -85272,11 +86515,12 @@ async function removeOrphans(o, result) {
 
 
 
+
 const runnerSignIn = {
     getIdToken: (audience) => getIDToken(audience),
     mask: (secret) => setSecret(secret),
-    info: (m) => info(m),
-    warning: (m) => warning(m),
+    info: log_info,
+    warning: log_warning,
 };
 class SignInError extends Error {
     constructor(message, cause) {
@@ -85378,7 +86622,8 @@ class ProgressBar {
         const fraction = this.totalBytes === 0 ? 1 : Math.min(1, done / this.totalBytes);
         const filled = Math.round(fraction * WIDTH);
         const seconds = (t - this.started) / 1000;
-        const rate = seconds > 0 ? (done - resumed) / seconds : 0;
+        // a retried request takes its bytes back, so the bytes sent can dip below the resumed ones for a while
+        const rate = seconds > 0 ? Math.max(0, done - resumed) / seconds : 0;
         const eta = rate > 0 && fraction < 1 ? ` ETA ${Math.ceil((this.totalBytes - done) / rate)}s` : '';
         const resumedText = resumed > 0 ? `, ${size_formatBytes(resumed)} resumed` : '';
         return (`[${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${(fraction * 100).toFixed(1)}% ` +
@@ -85396,6 +86641,8 @@ class ProgressBar {
  * The command line: the action's validation and the same engine, for local machines and other CI systems.
  * Options carry the action's input names, so a workflow and a shell script read alike.
  */
+
+
 
 
 
@@ -85476,7 +86723,8 @@ How:
   --thread-num N              requests in flight, 1-64 (default 4)
   --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
-  --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir})
+  --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir});
+                              never uploaded, even inside the uploaded tree
   --no-overwrite              fail instead of replacing an existing object
   --no-skip-unchanged         upload even when the stored object has the same size and CRC-64
   --include-hidden-files      also upload dot files and dot directories
@@ -85494,7 +86742,9 @@ Object headers:
   --cache-control VALUE       e.g. "public, max-age=31536000, immutable"
   --acl ACL                   private, public-read, public-read-write or default
   --storage-class CLASS       Standard, IA, Archive, ColdArchive or DeepColdArchive
-  --header "Name: value"      extra header (x-oss-meta-*, Content-Disposition, ...); repeatable
+  --header "Name: value"      extra header (x-oss-meta-*, Content-Disposition, ...); repeatable, each
+                              name once; values are visible ASCII (percent-encode the rest; a
+                              Content-Disposition file name is encoded for you)
 
   -h, --help                  this text
   -v, --version               the version
@@ -85504,13 +86754,36 @@ Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 i
 }
 /** `input \`thread-num\`` in the shared validation reads `--thread-num` here. */
 function asCliMessage(message) {
-    return message.replace(/input `path`/g, 'paths').replace(/input `([a-z-]+)`/g, '`--$1`');
+    return message
+        .replace(/input `path`/g, 'paths')
+        .replace(/input `headers`/g, '`--header`')
+        .replace(/input `([a-z-]+)`/g, '`--$1`');
 }
 function defaultCheckpointDir(env) {
     const base = env.XDG_CACHE_HOME || (0,external_node_path_.join)(env.HOME || (0,external_node_os_namespaceObject.homedir)(), '.cache');
     return (0,external_node_path_.join)(base, 'oss-resumable-upload', 'checkpoints');
 }
-async function runCli(io) {
+/**
+ * The command's output, line by line, made safe: inside a workflow the runner reads stdout and stderr for
+ * workflow commands, and file names, keys and server messages end up in these lines.
+ */
+function safeIo(io) {
+    return {
+        ...io,
+        stdout: (text) => io.stdout(safeText(text)),
+        stderr: (text) => io.stderr(safeText(text)),
+    };
+}
+/** Escapes every line of `text` but keeps the line breaks (and a bar's `\r` redraw) the command itself writes. */
+function safeText(text) {
+    const redraw = '\r\x1b[K';
+    return text
+        .split(redraw)
+        .map((part) => log_line_safeLines(part.replace(/\n$/, '')) + (part.endsWith('\n') ? '\n' : ''))
+        .join(redraw);
+}
+async function runCli(rawIo, deps = {}) {
+    const io = safeIo(rawIo);
     const checkpointDirDefault = defaultCheckpointDir(io.env);
     let parsed;
     try {
@@ -85563,6 +86836,8 @@ async function runCli(io) {
             destination: inputs.destination,
             includeHiddenFiles: inputs.includeHiddenFiles,
             contentType: inputs.contentType,
+            checkpointDir: (0,external_node_path_.resolve)(inputs.checkpointDir),
+            onNotice: (m) => io.stdout(`${log_line_safeLine(m)}\n`),
         });
     }
     catch (e) {
@@ -85571,6 +86846,8 @@ async function runCli(io) {
         io.stderr(`${asCliMessage(e.message)}\nRun oss-resumable-upload --help for the options.\n`);
         return EXIT.usage;
     }
+    const ledger = deps.ledger ?? new FileLedger();
+    ledger.plan(files.map((f) => f.key));
     if (files.length === 0) {
         const message = `no files match ${inputs.patterns.join(', ')}`;
         if (inputs.ifNoFilesFound === 'error') {
@@ -85586,12 +86863,18 @@ async function runCli(io) {
     const bar = progress === 'bar'
         ? new ProgressBar({ totalBytes, totalFiles: files.length, write: io.stderr })
         : undefined;
-    const lines = progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${l}\n`) }) : undefined;
-    const say = (line) => (bar ? bar.log(line) : io.stdout(`${line}\n`));
+    const lines = progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${log_line_safeLine(l)}\n`) }) : undefined;
+    const say = (text) => {
+        const line = log_line_safeLine(text);
+        if (bar)
+            bar.log(line);
+        else
+            io.stdout(`${line}\n`);
+    };
     const client = new OssClient(clientOptions(inputs, credentialsFor(inputs.auth)));
     let outcomes;
     try {
-        outcomes = await uploadFiles(uploadItems(files), {
+        outcomes = await (deps.upload ?? uploadFiles)(uploadItems(files), {
             client,
             ...uploadSettings(inputs, inputs.checkpointDir),
             signal: io.signal,
@@ -85601,6 +86884,7 @@ async function runCli(io) {
             },
             onNotice: say,
             onFileDone: (o) => {
+                ledger.settle(o);
                 bar?.fileDone();
                 if (io.signal?.aborted)
                     return;
@@ -85617,16 +86901,23 @@ async function runCli(io) {
         bar?.finish();
         if (io.signal?.aborted) {
             const where = inputs.enableCheckpoint ? ` checkpoints are in ${inputs.checkpointDir};` : '';
-            io.stderr(`interrupted:${where} run the same command again to continue\n`);
+            io.stderr(`interrupted:${where} run the same command again to continue (${ledger.describeUnfinished()})\n`);
             return EXIT.interrupted;
         }
         await client.close();
-        throw e;
+        io.stderr(`${describeError(e)}; ${ledger.describeUnfinished()}\n`);
+        return EXIT.failed;
     }
     bar?.finish();
+    outcomes.forEach((o) => ledger.settle(o));
+    if (ledger.pending().length > 0) {
+        await client.close();
+        io.stderr(`the upload ended without an outcome for every file: ${ledger.describePending()}\n`);
+        return EXIT.failed;
+    }
     const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
     io.stdout(`${resultTable(outcomes)}\n`);
-    io.stdout(`${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
+    io.stdout(`${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed\n`);
     let cleanupFailed = false;
     if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
         const cleanup = await cleanUp({
@@ -85634,7 +86925,10 @@ async function runCli(io) {
             inputs,
             deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
             checkpointDir: inputs.checkpointDir,
-            log: { info: (m) => io.stdout(`${m}\n`), warning: (m) => io.stderr(`warning: ${m}\n`) },
+            log: {
+                info: (m) => io.stdout(`${log_line_safeLine(m)}\n`),
+                warning: (m) => io.stderr(`warning: ${log_line_safeLine(m)}\n`),
+            },
             signal: io.signal,
         });
         if (cleanup.error) {
@@ -85652,34 +86946,45 @@ const package_namespaceObject = {"rE":"0.1.0"};
 
 const VERSION = package_namespaceObject.rE;
 
-;// CONCATENATED MODULE: ./src/cli/index.ts
-/** Entry of the `oss-resumable-upload` command: wires the process (argv, streams, signals) to runCli. */
+;// CONCATENATED MODULE: ./src/cli/entry.ts
+/** The process wiring of the `oss-resumable-upload` command: argv, streams, signals and the exit code. */
 
 
-// @actions/glob reports through the runner's `::debug::` commands on stdout; outside a runner they are noise
-if (process.env.GITHUB_ACTIONS !== 'true') {
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = (chunk, ...rest) => typeof chunk === 'string' && chunk.startsWith('::debug::') ? true : write(chunk, ...rest);
-}
-const controller = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
-        // a second Ctrl-C takes the default action and leaves at once: finished parts are already in the checkpoint
-        controller.abort(new DOMException(`interrupted by ${signal}`, 'AbortError'));
+
+function startCli(argv, deps = {}) {
+    // @actions/glob reports through the runner's `::debug::` commands on stdout; outside a runner they are noise
+    if (process.env.GITHUB_ACTIONS !== 'true') {
+        const write = process.stdout.write.bind(process.stdout);
+        process.stdout.write = (chunk, ...rest) => typeof chunk === 'string' && chunk.startsWith('::debug::') ? true : write(chunk, ...rest);
+    }
+    const controller = new AbortController();
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+        process.once(signal, () => {
+            // a second Ctrl-C takes the default action and leaves at once: finished parts are already in the checkpoint
+            controller.abort(new DOMException(`interrupted by ${signal}`, 'AbortError'));
+        });
+    }
+    const ledger = new FileLedger();
+    const work = runCli({
+        argv,
+        env: process.env,
+        stdout: (t) => void process.stdout.write(t),
+        stderr: (t) => void process.stderr.write(t),
+        isTty: process.stderr.isTTY === true,
+        signal: controller.signal,
+        version: VERSION,
+    }, { ...deps, ledger });
+    work.then((code) => {
+        process.exitCode = code;
+    }, (e) => {
+        process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+        process.exitCode = EXIT.failed;
     });
+    guardPendingWork(work, ledger, (message) => void process.stderr.write(`${message}\n`));
 }
-runCli({
-    argv: process.argv.slice(2),
-    env: process.env,
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
-    isTty: process.stderr.isTTY === true,
-    signal: controller.signal,
-    version: VERSION,
-}).then((code) => {
-    process.exitCode = code;
-}, (e) => {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = EXIT.failed;
-});
+
+;// CONCATENATED MODULE: ./src/cli/index.ts
+/** Entry of the `oss-resumable-upload` command. */
+
+startCli(process.argv.slice(2));
 

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { type OssClient, isOssError } from '../oss/index.ts';
 import { CHECKPOINT_EXTENSION, decodeCheckpoint } from './checkpoint.ts';
 import { createLimiter } from './limiter.ts';
-import { serverNow } from './server-clock.ts';
 
 export interface StaleUpload {
   key: string;
@@ -48,7 +47,7 @@ export async function findStaleUploads(o: {
     signal: o.signal,
   });
   // read after the listing, so the clock is the one of the answer that dated these uploads
-  const cutoff = serverNow(o.client) - o.olderThanMs;
+  const cutoff = o.client.serverNow() - o.olderThanMs;
   const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
   const limiter = createLimiter(4);
   const idle = await Promise.all(
