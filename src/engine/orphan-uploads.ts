@@ -34,6 +34,35 @@ export async function abortRecorded(ctx: OrphanContext, state: CheckpointState):
 }
 
 /**
+ * Abort the uploads of exactly this key that `pick` chooses (with the reason to log). Returns false when they
+ * could not be listed: the caller keeps whatever file would let a later run try again.
+ */
+async function abortKeyUploads(
+  ctx: OrphanContext,
+  pick: (u: { uploadId: string; initiated: Date }) => string | undefined,
+  what: string,
+): Promise<boolean> {
+  try {
+    const uploads = await ctx.client.listMultipartUploads({
+      bucket: ctx.bucket,
+      prefix: ctx.key,
+      signal: ctx.signal,
+    });
+    for (const u of uploads) {
+      const why = u.key === ctx.key ? pick(u) : undefined;
+      if (why === undefined) continue;
+      ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, ${why}`);
+      await abortUpload(ctx, u.uploadId);
+    }
+    return true;
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    ctx.notice(`${ctx.key}: could not look for ${what}: ${String(e)}`);
+    return false;
+  }
+}
+
+/**
  * A checkpoint without a readable upload id was last written at its mtime. Uploads of exactly this key begun
  * before then (on the server's clock) are the ones it could have recorded; a later one is another run's, live or
  * not, and stays. Another job uploading the same key to the same bucket at the same time is not told apart.
@@ -45,23 +74,11 @@ export async function abortUnnamed(ctx: OrphanContext, path: string): Promise<vo
   );
   if (written === undefined) return;
   const before = toServerTime(ctx.client, written);
-  try {
-    const uploads = await ctx.client.listMultipartUploads({
-      bucket: ctx.bucket,
-      prefix: ctx.key,
-      signal: ctx.signal,
-    });
-    for (const u of uploads) {
-      if (u.key !== ctx.key || u.initiated.getTime() > before) continue;
-      ctx.notice(`${ctx.key}: aborting upload ${u.uploadId}, recorded by the unreadable checkpoint ${path}`);
-      await abortUpload(ctx, u.uploadId);
-    }
-  } catch (e) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    ctx.notice(
-      `${ctx.key}: could not look for the upload of the unreadable checkpoint ${path}: ${String(e)}`,
-    );
-  }
+  await abortKeyUploads(
+    ctx,
+    (u) => (u.initiated.getTime() > before ? undefined : `recorded by the unreadable checkpoint ${path}`),
+    `the upload of the unreadable checkpoint ${path}`,
+  );
 }
 
 /** Drop the checkpoint at `path`, aborting the upload it records (or could have recorded) first. */
@@ -91,23 +108,14 @@ export async function reclaimUnrecorded(
   const at = await readIntent(intentPath);
   if (at === undefined) return;
   const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
-  try {
-    const uploads = await ctx.client.listMultipartUploads({
-      bucket: ctx.bucket,
-      prefix: ctx.key,
-      signal: ctx.signal,
-    });
-    for (const u of uploads) {
-      if (u.key !== ctx.key || u.uploadId === keep || u.initiated.getTime() < since) continue;
-      ctx.notice(
-        `${ctx.key}: aborting upload ${u.uploadId}, started by a run that stopped before recording it`,
-      );
-      await abortUpload(ctx, u.uploadId);
-    }
-    await removeIntent(intentPath);
-  } catch (e) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    // the intent stays for the next run; this upload can go ahead
-    ctx.notice(`${ctx.key}: could not look for unrecorded uploads: ${String(e)}`);
-  }
+  const listed = await abortKeyUploads(
+    ctx,
+    (u) =>
+      u.uploadId === keep || u.initiated.getTime() < since
+        ? undefined
+        : 'started by a run that stopped before recording it',
+    'unrecorded uploads',
+  );
+  // otherwise the intent stays for the next run; this upload can go ahead
+  if (listed) await removeIntent(intentPath);
 }

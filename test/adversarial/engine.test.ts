@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { randomFile, tempDir } from '../helpers/files.ts';
 import { startHostile, type HostileHandler } from './hostile.ts';
@@ -17,6 +16,7 @@ import {
   isUploadError,
   uploadFile,
 } from '../../src/engine/index.ts';
+import { serverClientDir } from '../helpers/setup.ts';
 
 const BUCKET = 'test-bucket';
 const PART = 100 * 1024;
@@ -25,14 +25,7 @@ const FILE_CHANGED = /the local file changed \(or was deleted\) during its uploa
 
 type TestContext = Parameters<typeof tempDir>[0];
 
-async function setup(t: TestContext, serverOpts = {}) {
-  const server = await startTestServer(serverOpts);
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  const dir = await tempDir(t);
-  return { server, client, dir };
-}
+const setup = serverClientDir;
 
 /** A hostile server in front of `upstream` and a client that talks to it. */
 async function hostileClient(t: TestContext, upstream: { url: string }, handler: HostileHandler) {

@@ -5,17 +5,11 @@ import assert from 'node:assert/strict';
 import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { startHostile } from './hostile.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { serverClientDir } from '../helpers/setup.ts';
 
 const bucket = 'test-bucket';
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, opts = {}) {
-  const server = await startTestServer(opts);
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  return { server, client };
-}
+const setup = serverClientDir;
 
 test('copyObject onto itself replaces the headers, keeps the bytes and the CRC-64, and HEAD shows the new ones', async (t) => {
   const { client } = await setup(t);

@@ -3,9 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.ts';
-import { clientFor } from '../helpers/client.ts';
-import { randomFile, tempDir } from '../helpers/files.ts';
+import { randomFile } from '../helpers/files.ts';
 import { bufferBody } from '../../src/oss/index.ts';
 import {
   abortUploads,
@@ -16,18 +14,13 @@ import {
   isUploadError,
   uploadFile,
 } from '../../src/engine/index.ts';
+import { serverClientDir } from '../helpers/setup.ts';
 
 const B = 'test-bucket';
 const DAY = 86_400_000;
 
-async function setup(t: Parameters<typeof tempDir>[0]) {
-  // pages of 3 so every listing crosses pages
-  const server = await startTestServer({ pageLimit: 3 });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  return { server, client, dir: await tempDir(t) };
-}
+// pages of 3 so every listing crosses pages
+const setup = (t: Parameters<typeof serverClientDir>[0]) => serverClientDir(t, { pageLimit: 3 });
 
 test('orphans are the keys under the prefix the deploy lacks; folder markers and neighbours stay', async (t) => {
   const { server, client } = await setup(t);

@@ -6,7 +6,7 @@ import { readFile, readdir, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
-import { randomFile, tempDir } from '../helpers/files.ts';
+import { randomFile } from '../helpers/files.ts';
 import { crc64 } from '../../src/oss/index.ts';
 import { intentPathFor, writeIntent } from '../../src/engine/upload-intent.ts';
 import {
@@ -16,18 +16,12 @@ import {
   uploadFile,
   uploadFiles,
 } from '../../src/engine/index.ts';
+import { serverClientDir } from '../helpers/setup.ts';
 
 const BUCKET = 'test-bucket';
 const PART = 100 * 1024;
 
-async function setup(t: Parameters<typeof tempDir>[0], serverOpts = {}) {
-  const server = await startTestServer(serverOpts);
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  const dir = await tempDir(t);
-  return { server, client, dir };
-}
+const setup = serverClientDir;
 
 /**
  * A run that stops midway: UploadPart number `nth` fails with an error that is not retried, one part at a
