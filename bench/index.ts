@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { crc64 } from '../src/oss/crc64.ts';
-import { parseSize } from '../src/action/size.ts';
+import { parseSize } from '../src/deploy/size.ts';
 import { buildGoPeer, goArgs } from './go-peer.ts';
 
 const { values } = parseArgs({
@@ -175,10 +175,12 @@ try {
     ...(goPeer.binary ? ['go-sdk'] : []),
   ];
   const results = new Map<string, ClientReport[]>(clients.map((c) => [c, []]));
+  // ours as the action runs it: checkpoints on (each finished upload removes its own, so runs start fresh)
+  const oursCheckpoints = ['--checkpoint', join(work, 'cp-ours')];
   const run = (c: string): Promise<ClientReport | undefined> =>
     c === 'go-sdk'
       ? runClient(goArgs(common), undefined, [goPeer.binary!])
-      : runClient(['--client', c, ...common]);
+      : runClient(['--client', c, ...common, ...(c === 'ours' ? oursCheckpoints : [])]);
   // interleave clients run by run, so drift in machine load spreads over all of them
   for (let r = 0; r < runs; r++) {
     for (const c of clients) results.get(c)!.push((await run(c))!);
@@ -197,6 +199,7 @@ try {
   await makeFile(bigger, size * 4);
   const biggerSink = await startSinkProcess(bigger);
   const biggerArgs = [
+    ...oursCheckpoints,
     '--client',
     'ours',
     ...common.map((a) => (a === file ? bigger : a === sink.url ? biggerSink.url : a)),
@@ -233,7 +236,7 @@ try {
   console.log('client                               MiB/s  CPU s/GiB  peak RSS MiB');
   const label: Record<string, string> = {
     limit: 'raw undici PUT (loopback limit)',
-    ours: 'ours (CRC-64 verified)',
+    ours: 'ours (CRC-64, checkpoints)',
     'ali-oss': 'ali-oss defaults (5 x 1 MiB)',
     'ali-oss-equal': `ali-oss ${threads} x ${partSize / 1024 / 1024} MiB`,
     'node-http': 'node:http PUT, no hashing',

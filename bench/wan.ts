@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { parseSize } from '../src/action/size.ts';
+import { parseSize } from '../src/deploy/size.ts';
 import { buildGoPeer, goArgs } from './go-peer.ts';
 import { startLink } from './link.ts';
 
