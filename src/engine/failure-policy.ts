@@ -3,10 +3,12 @@
  * checkpoint. The rules:
  * - An object whose stored bytes were verified to be the local bytes is never deleted, whatever failed after
  *   (the file was touched, an answer lied about its CRC): deleting it would take down bytes known good.
- * - An object is deleted only when a HEAD shows that the key holds exactly what this upload wrote (same ETag as
- *   its answer) and that those bytes are not the file. A wrong object that looks complete is served and cached as
- *   if right, while a missing one fails where it is read; the version the upload replaced is gone either way.
- *   When the key cannot be checked, or holds another writer's object, it is left alone.
+ * - An object is deleted only when a HEAD shows that the key holds what this upload wrote (same ETag as its
+ *   answer, and last modified since the write began: an answer that merely echoes the object already there
+ *   proves nothing) and that those bytes are not the file. A wrong object that looks complete is served and
+ *   cached as if right, while a missing one fails where it is read; the version the upload replaced is gone
+ *   either way. When the key cannot be checked, or holds another writer's object, it is left alone. With
+ *   x-oss-forbid-overwrite nothing is ever deleted: the header is there to protect the object the key holds.
  * - A multipart upload stays (for a re-run to continue) only while a checkpoint on disk records it; otherwise it
  *   is aborted so its parts are not billed. One that can never complete (overwrite forbidden) is aborted with its
  *   checkpoint. The error says "a re-run continues" only when that is true.
@@ -15,7 +17,7 @@ import { type OssClient, isOssError } from '../oss/index.ts';
 import { existsSync } from 'node:fs';
 import { deleteCheckpoint } from './checkpoint.ts';
 import { UploadError } from './errors.ts';
-import { type Expected, type StoredFacts, checkByHead } from './verification.ts';
+import { type Expected, type StoredFacts, checkByHead, writtenSince } from './verification.ts';
 
 /** What the key holds after the failed attempt, as far as checks went. */
 export type KeyState = 'verified' | 'wrong' | 'unknown';
@@ -100,19 +102,28 @@ export async function settleFailure(ctx: FailureContext, f: FailureFacts): Promi
   });
 }
 
+/** The write whose answer stated other bytes: what it answered, and when it began on the server's clock. */
+export interface WriteAttempt {
+  answer: StoredFacts;
+  since: number;
+  forbidOverwrite: boolean;
+}
+
 /**
  * After an answer stated bytes other than the local ones: HEAD the key to learn whether it holds this upload's
- * object (`written`, by ETag) and whether that is the file after all.
+ * object and whether that is the file after all.
  */
 export async function keyStateAfterMismatch(
   ctx: FailureContext,
   expected: Expected,
-  written: StoredFacts,
+  written: WriteAttempt,
 ): Promise<KeyState> {
   const check = await checkByHead(ctx, expected);
   if (check.kind === 'verified') return 'verified';
-  if (check.kind === 'mismatch' && written.etag !== '' && check.stored.etag === written.etag) return 'wrong';
-  return 'unknown';
+  if (check.kind !== 'mismatch' || written.forbidOverwrite) return 'unknown';
+  const etag = written.answer.etag;
+  const ours = etag !== '' && check.stored.etag === etag && writtenSince(check.stored, written.since);
+  return ours ? 'wrong' : 'unknown';
 }
 
 /** Best effort: a failed abort leaves parts that a bucket lifecycle rule cleans later. */

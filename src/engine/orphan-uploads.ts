@@ -14,15 +14,26 @@ export interface OrphanContext {
   readonly client: OssClient;
   readonly bucket: string;
   readonly key: string;
+  /** The checkpoint's file name is derived from bucket and key: a checkpoint there names this key or was forged. */
+  readonly checkpointNamedByKey: boolean;
   readonly signal: AbortSignal;
   readonly notice: (message: string) => void;
 }
 
 /**
  * The upload `state` records is of no use any more: abort it where it lives. An upload on another endpoint
- * cannot be reached by this client (its signature and host are for this endpoint), so the run says so.
+ * cannot be reached by this client (its signature and host are for this endpoint), so the run says so. A
+ * checkpoint whose name was derived from this bucket and key but that records another was not written by an
+ * upload of it (edited by hand, or restored from a tampered cache): the upload it names may be another job's
+ * live one, so it is left alone.
  */
 export async function abortRecorded(ctx: OrphanContext, state: CheckpointState): Promise<void> {
+  if (ctx.checkpointNamedByKey && (state.bucket !== ctx.bucket || state.key !== ctx.key)) {
+    ctx.notice(
+      `the checkpoint for ${ctx.bucket}/${ctx.key} records upload ${state.uploadId} of ${state.bucket}/${state.key}, which no upload of this key wrote; it is dropped and that upload left alone`,
+    );
+    return;
+  }
   const here = ctx.client.objectUrl(state.bucket, state.key);
   if (state.endpoint !== here) {
     ctx.notice(

@@ -16,7 +16,9 @@ export interface OrphanSearch {
 
 /**
  * Keys under `prefix` not in `keep`. Zero-byte keys ending in `/` are folder placeholders (the console makes
- * them) and hold nothing a deploy could have replaced, so they are left alone.
+ * them) and hold nothing a deploy could have replaced, so they are left alone. A listing that names a key
+ * outside `prefix` is refused by the client (MalformedAnswer), so nothing outside the destination is ever
+ * returned here to be deleted.
  */
 export async function findOrphans(s: OrphanSearch): Promise<string[]> {
   const objects = await s.client.listObjects({

@@ -1,9 +1,12 @@
 /**
  * Stale multipart uploads: started long ago, never completed or aborted (a job that died, a run never re-run).
  * Their parts are billed until someone aborts them. An upload that a checkpoint in this run's checkpoint dir
- * records is still wanted, however old: a re-run continues it. Ages are measured on the server's clock (the
- * one that dated the uploads; a runner's clock may be hours off), and an upload whose newest part is recent is
- * still being sent by someone, however long ago it began.
+ * records is still wanted, however old: a re-run continues it. An upload counts as old only when it is old
+ * both on the server's clock (the one that dated the uploads; a runner's clock may be hours off) and on the
+ * runner's (a server or proxy may send a wrong Date), since aborting a live upload cannot be undone and
+ * keeping a dead one a day longer costs little. An upload whose newest part is recent is still being sent by
+ * someone, however long ago it began. Uploads outside the prefix are never listed (the client refuses such
+ * an answer).
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +34,7 @@ export async function checkpointedUploadIds(dir: string, bucket: string): Promis
 
 /**
  * Unfinished uploads under `prefix`, not in `owned`, whose Initiated time and newest part are both more than
- * `olderThanMs` old on the server's clock.
+ * `olderThanMs` old on the server's clock and on the local one.
  */
 export async function findStaleUploads(o: {
   client: OssClient;
@@ -47,7 +50,7 @@ export async function findStaleUploads(o: {
     signal: o.signal,
   });
   // read after the listing, so the clock is the one of the answer that dated these uploads
-  const cutoff = o.client.serverNow() - o.olderThanMs;
+  const cutoff = Math.min(o.client.serverNow(), Date.now()) - o.olderThanMs;
   const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
   const limiter = createLimiter(4);
   const idle = await Promise.all(

@@ -3,7 +3,9 @@
  * when the stored size equals the local size is the file read, and the bytes count as the same only when the
  * stored CRC-64 equals the local bytes' CRC-64 (a size match alone proves nothing). Same bytes are not enough to
  * skip: the headers the run asks for must be the stored ones too, or a new Cache-Control or ACL would never reach
- * the bucket. Same bytes with other headers get new headers without the bytes being sent again.
+ * the bucket. Same bytes with other headers get new headers without the bytes being sent again, and count as
+ * updated only once a HEAD (and, for an ACL, GetObjectAcl) shows the new headers on the same bytes: a 200 from
+ * CopyObject or PutObjectAcl alone may come from a gateway that ignored what it was asked.
  */
 import { type OssClient, isOssError } from '../oss/index.ts';
 import { abortUpload } from './failure-policy.ts';
@@ -11,7 +13,7 @@ import type { Limiter } from './limiter.ts';
 import type { PartPlan } from './plan.ts';
 import { partRange } from './plan.ts';
 import type { RangeHasher } from './range-hasher.ts';
-import { type Verification, checkByHead, checkStatement } from './verification.ts';
+import { type Verification, checkStatement } from './verification.ts';
 
 /** Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). */
 const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding'];
@@ -60,6 +62,7 @@ export async function unchangedStoredCopy(ctx: UnchangedContext): Promise<Stored
     }
     return undefined;
   }
+  // a HEAD without Content-Length (size unknown) is not the same size: the file is uploaded as usual
   if (head.size !== ctx.size || head.crc64 === undefined) return undefined;
   const local = await ctx.hasher.hash(ctx.file, 0, ctx.size);
   const expected = { size: ctx.size, crc64: local.crc64 };
@@ -82,19 +85,70 @@ export async function unchangedStoredCopy(ctx: UnchangedContext): Promise<Stored
     await run(ctx, () =>
       ctx.client.putObjectAcl({ bucket: ctx.bucket, key: ctx.key, acl: wanted[ACL]!, signal: ctx.signal }),
     );
-    return { crc64: local.crc64, verification: same.verification, headersUpdated: true };
+  } else {
+    const copied =
+      ctx.size < COPY_OBJECT_LIMIT_BYTES ? await copyOntoItself(ctx, wanted) : await copyByParts(ctx, wanted);
+    const stated = await checkStatement(copied, expected, 'object');
+    if (stated.kind === 'mismatch') throw stated.error;
   }
-  const copied =
-    ctx.size < COPY_OBJECT_LIMIT_BYTES ? await copyOntoItself(ctx, wanted) : await copyByParts(ctx, wanted);
-  // the copy must still be the file's bytes: its answer's CRC, or else a HEAD, says so
-  let check = await checkStatement(copied, expected, 'object');
-  if (check.kind === 'unproven') check = await checkByHead(ctx, expected);
-  if (check.kind !== 'verified') {
-    throw check.kind === 'mismatch'
-      ? check.error
-      : new Error(`${ctx.key}: the copy with new headers could not be verified`);
+  return {
+    crc64: local.crc64,
+    verification: await confirmUpdate(ctx, wanted, expected),
+    headersUpdated: true,
+  };
+}
+
+/**
+ * After new headers were sent: the stored object must be the file's bytes (a HEAD's CRC) with exactly the
+ * wanted headers, and the wanted ACL when one is set (read back). Anything else fails the file, naming what
+ * still differs.
+ */
+async function confirmUpdate(
+  ctx: UnchangedContext,
+  wanted: Record<string, string>,
+  expected: { size: number; crc64: bigint },
+): Promise<Verification> {
+  let head: Awaited<ReturnType<OssClient['headObject']>>;
+  try {
+    head = await run(ctx, () =>
+      ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
+    );
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    throw new Error(`${ctx.key}: new headers were sent, but a HEAD to check them failed: ${String(e)}`, {
+      cause: e,
+    });
   }
-  return { crc64: local.crc64, verification: check.verification, headersUpdated: true };
+  const check = await checkStatement(
+    { etag: head.etag, crc64: head.crc64, size: head.size },
+    expected,
+    'object',
+  );
+  if (check.kind === 'mismatch') throw check.error;
+  if (check.kind !== 'verified')
+    throw new Error(
+      `${ctx.key}: new headers were sent, but a HEAD shows no CRC-64 to prove the bytes unchanged`,
+    );
+  const still = differingHeaders(wanted, head.headers).map(
+    (h) =>
+      `${h} (wanted ${JSON.stringify(wanted[h] ?? null)}, stored ${JSON.stringify(head.headers[h] ?? null)})`,
+  );
+  if (wanted[ACL] !== undefined) {
+    const acl = await run(ctx, () =>
+      ctx.client.getObjectAcl({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
+    ).catch((e: unknown) => {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      throw new Error(`${ctx.key}: the ACL was sent, but reading it back failed: ${String(e)}`, { cause: e });
+    });
+    if (acl !== wanted[ACL])
+      still.push(`${ACL} (wanted ${JSON.stringify(wanted[ACL])}, stored ${JSON.stringify(acl)})`);
+  }
+  if (still.length > 0) {
+    throw new Error(
+      `${ctx.key}: the server answered success to the header update, but the stored object still differs: ${still.join(', ')}`,
+    );
+  }
+  return check.verification;
 }
 
 function run<T>(ctx: UnchangedContext, fn: () => Promise<T>): Promise<T> {

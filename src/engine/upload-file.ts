@@ -42,6 +42,7 @@ import {
   etagHex,
   multipartEtag,
   verifiedResult,
+  writtenSince,
 } from './verification.ts';
 
 export type { UploadResult } from './verification.ts';
@@ -108,6 +109,8 @@ interface Context {
   readonly threadNum: number;
   readonly limiter: Limiter;
   readonly checkpointPath: string | undefined;
+  /** The checkpoint's file name is derived from bucket and key (`{ dir }`), so it can only be for this key. */
+  readonly checkpointNamedByKey: boolean;
   readonly headers: Record<string, string>;
   readonly signal: AbortSignal;
   readonly hasher: RangeHasher;
@@ -149,6 +152,7 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
     threadNum: opts.threadNum ?? DEFAULT_THREAD_NUM,
     limiter: opts.limiter ?? createLimiter(opts.threadNum ?? DEFAULT_THREAD_NUM),
     checkpointPath: plan.single ? undefined : checkpointPath,
+    checkpointNamedByKey: typeof opts.checkpoint === 'object' && 'dir' in opts.checkpoint,
     headers: { ...opts.headers },
     signal: opts.signal ?? new AbortController().signal,
     hasher: opts.hasher ?? sharedRangeHasher(),
@@ -351,7 +355,9 @@ async function putSingle(ctx: Context): Promise<UploadResult> {
   const size = ctx.fileStat.size;
   const range = { start: 0, length: size };
   const failed = (facts: Omit<FailureFacts, 'multipart'>): Promise<UploadError> => settleFailure(ctx, facts);
+  const firstSince = ctx.client.serverNow();
   for (let attempt = 1; ; attempt++) {
+    const since = ctx.client.serverNow();
     const digestPromise = hashRange(ctx, 0, size);
     let sent: Awaited<ReturnType<typeof sendRange<{ etag: string; crc64?: bigint | undefined }>>>;
     let digest: RangeDigest;
@@ -362,6 +368,8 @@ async function putSingle(ctx: Context): Promise<UploadResult> {
       digest = await digestPromise;
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      const earlier = await storedByLostAttempt(ctx, e, digestPromise, range, firstSince);
+      if (earlier) return singleResult(ctx, earlier.digest, earlier.verification, failed);
       // the PUT may have replaced the key before failing, but nothing is known of what it holds
       throw await failed({ cause: e, key: 'unknown' });
     }
@@ -375,25 +383,61 @@ async function putSingle(ctx: Context): Promise<UploadResult> {
         ctx.tracker.sent(-body.counted);
         continue;
       }
-      throw await failed({ cause: check.error, key: await keyStateAfterMismatch(ctx, expected, answer) });
+      const written = { answer, since, forbidOverwrite: forbidsOverwrite(ctx) };
+      throw await failed({ cause: check.error, key: await keyStateAfterMismatch(ctx, expected, written) });
     }
     const proven = check.kind === 'verified' ? check : await checkByHead(ctx, expected);
     if (proven.kind !== 'verified') {
       throw await failed({ cause: unconfirmed(proven), key: 'unknown' });
     }
-    try {
-      await assertFileUnchanged(ctx.file, ctx.identity);
-    } catch (e) {
-      // the stored bytes are what was read, but what was read may not be the whole, final file
-      throw await failed({ cause: e, key: 'verified' });
-    }
-    ctx.tracker.partDone();
-    return verifiedResult(
-      resultFields(ctx, { multipart: false, partsSent: 1 }),
-      digest.crc64,
-      proven.verification,
-    );
+    return singleResult(ctx, digest, proven.verification, failed);
   }
+}
+
+/** A verified single PUT becomes a result once the file is shown unchanged since it was read. */
+async function singleResult(
+  ctx: Context,
+  digest: RangeDigest,
+  v: Verification,
+  failed: (facts: Omit<FailureFacts, 'multipart'>) => Promise<UploadError>,
+): Promise<UploadResult> {
+  try {
+    await assertFileUnchanged(ctx.file, ctx.identity);
+  } catch (e) {
+    // the stored bytes are what was read, but what was read may not be the whole, final file
+    throw await failed({ cause: e, key: 'verified' });
+  }
+  ctx.tracker.partDone();
+  return verifiedResult(resultFields(ctx, { multipart: false, partsSent: 1 }), digest.crc64, v);
+}
+
+/**
+ * With x-oss-forbid-overwrite, a PUT whose answer was lost and that the client sent again meets
+ * FileAlreadyExists from the object its first attempt stored. A HEAD that shows the file's bytes, written
+ * since this upload began, proves the upload done; anything else leaves the refusal standing.
+ */
+async function storedByLostAttempt(
+  ctx: Context,
+  cause: unknown,
+  digestPromise: Promise<RangeDigest>,
+  range: { start: number; length: number },
+  since: number,
+): Promise<{ digest: RangeDigest; verification: Verification } | undefined> {
+  if (!(isOssError(cause) && cause.code === 'FileAlreadyExists')) return undefined;
+  const digest = await digestPromise.catch(() => undefined);
+  if (digest === undefined) return undefined;
+  const check = await checkByHead(ctx, expectedRange(ctx, digest, range));
+  if (check.kind !== 'verified' || !writtenSince(check.stored, since)) return undefined;
+  ctx.notice(
+    `${ctx.key}: FileAlreadyExists after a PUT was sent again; a HEAD shows this file's bytes, stored by this upload's earlier attempt`,
+  );
+  return { digest, verification: check.verification };
+}
+
+/** x-oss-forbid-overwrite in effect: any value but `false` is taken as set, the side that deletes nothing. */
+function forbidsOverwrite(ctx: Context): boolean {
+  const v = findHeader(ctx.headers, FORBID_OVERWRITE);
+  return v !== undefined && v.trim().toLowerCase() !== 'false';
 }
 
 /** The error for a success answer that a HEAD did not confirm. */
@@ -562,7 +606,8 @@ async function resume(
     .filter((p) => p.partNumber >= 1 && p.partNumber <= ctx.plan.partCount)
     .map(async (p) => {
       const range = partRange(ctx.plan, ctx.fileStat.size, p.partNumber);
-      if (p.size !== range.length) return;
+      // a part listed without an ETag cannot be named in Complete: sent again
+      if (p.size !== range.length || p.etag === '') return;
       const digest = await ctx.hasher.hash(ctx.file, range.start, range.length, {
         md5: p.crc64 === undefined,
       });
@@ -714,6 +759,7 @@ async function complete(ctx: Context, state: MultipartState): Promise<UploadResu
     key: FailureFacts['key'] = 'unknown',
   ) => settleFailure(ctx, { cause, key, multipart: { uploadId: state.uploadId, upload } });
   const forbid = findHeader(ctx.headers, FORBID_OVERWRITE);
+  const since = ctx.client.serverNow();
   let answer: { etag: string; crc64?: bigint | undefined };
   try {
     answer = await ctx.limiter.run(
@@ -740,7 +786,8 @@ async function complete(ctx: Context, state: MultipartState): Promise<UploadResu
   // one is checked by HEAD, since a 200 alone does not prove the object exists
   let check = await checkStatement({ etag: answer.etag, crc64: answer.crc64 }, expected, 'object');
   if (check.kind === 'mismatch') {
-    throw await failed(check.error, 'completed', await keyStateAfterMismatch(ctx, expected, answer));
+    const written = { answer, since, forbidOverwrite: forbidsOverwrite(ctx) };
+    throw await failed(check.error, 'completed', await keyStateAfterMismatch(ctx, expected, written));
   }
   if (check.kind !== 'verified' || answer.crc64 === undefined) {
     if (answer.crc64 === undefined && !ctx.md5Mode) {

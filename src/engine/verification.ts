@@ -64,7 +64,7 @@ export interface Expected {
 }
 
 export type Check =
-  | { readonly kind: 'verified'; readonly verification: Verification }
+  | { readonly kind: 'verified'; readonly verification: Verification; readonly stored: StoredFacts }
   /** The server states bytes other than the local ones. */
   | { readonly kind: 'mismatch'; readonly error: IntegrityError; readonly stored: StoredFacts }
   /** Nothing in the answer proves or disproves anything. */
@@ -76,6 +76,20 @@ export interface StoredFacts {
   etag: string;
   crc64?: bigint | undefined;
   size?: number | undefined;
+  /** Last-Modified of a HEAD: to the second, on the server's clock. */
+  lastModified?: Date | undefined;
+}
+
+/**
+ * Last-Modified is truncated to the second, and `since` (read from the server clock as learned from Date
+ * headers, themselves to the second) may be up to a second late: an object written at or after `since`
+ * always has a Last-Modified later than `since` minus this.
+ */
+const WRITE_TIME_SLACK_MS = 2000;
+
+/** Whether the key's object was written at or after `since` (server clock, ms), as far as HEAD can tell. */
+export function writtenSince(stored: StoredFacts, since: number): boolean {
+  return stored.lastModified !== undefined && stored.lastModified.getTime() > since - WRITE_TIME_SLACK_MS;
 }
 
 /** Unquoted, lower-case ETag, to compare with a hex MD5. */
@@ -98,14 +112,14 @@ export async function checkStatement(stored: StoredFacts, expected: Expected, wh
   }
   if (stored.crc64 !== undefined) {
     if (stored.crc64 === expected.crc64)
-      return { kind: 'verified', verification: proof('crc64', stored.etag) };
+      return { kind: 'verified', verification: proof('crc64', stored.etag), stored };
     const error = new IntegrityError(what, expected.crc64.toString(), stored.crc64.toString(), 'crc64');
     return { kind: 'mismatch', error, stored };
   }
   const want = await expected.etag?.();
   const got = etagHex(stored.etag);
   if (want === undefined || !/^[0-9a-f]{32}(-\d+)?$/.test(got)) return { kind: 'unproven' };
-  if (got === want) return { kind: 'verified', verification: proof('md5', stored.etag) };
+  if (got === want) return { kind: 'verified', verification: proof('md5', stored.etag), stored };
   return { kind: 'mismatch', error: new IntegrityError(what, want, got, 'md5'), stored };
 }
 
@@ -130,7 +144,11 @@ export async function checkByHead(
       ? { kind: 'absent' }
       : { kind: 'unproven' };
   }
-  return checkStatement({ etag: head.etag, crc64: head.crc64, size: head.size }, expected, 'object');
+  return checkStatement(
+    { etag: head.etag, crc64: head.crc64, size: head.size, lastModified: head.lastModified },
+    expected,
+    'object',
+  );
 }
 
 /** The only way to an UploadResult: the fields of the upload plus the proof that it is what was read. */

@@ -92,6 +92,12 @@ interface Call {
   headers?: Headers | undefined;
   body?: Body | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * What a 2xx answer must carry for the operation to have done its job (e.g. UploadPart's ETag); a problem
+   * named here makes the answer an IncompleteAnswer, which is retried: only operations that may be sent
+   * again with the same effect set this.
+   */
+  incomplete?: ((answer: Answer) => string | undefined) | undefined;
 }
 
 type AnswerBody = Dispatcher.ResponseData['body'];
@@ -119,7 +125,8 @@ interface Limits {
 }
 
 export interface ObjectInfo {
-  size: number;
+  /** From Content-Length; undefined when the answer has none (chunked, or a proxy dropped it), not 0. */
+  size: number | undefined;
   etag: string;
   crc64?: bigint | undefined;
   lastModified?: Date | undefined;
@@ -332,6 +339,7 @@ export class OssClient {
         query: { partNumber: String(o.partNumber), uploadId: o.uploadId },
         body: o.body,
         signal: o.signal,
+        incomplete: (a) => (nonEmpty(a.headers.etag) === undefined ? NO_PART_ETAG : undefined),
       },
       'empty',
     );
@@ -365,9 +373,10 @@ export class OssClient {
         'x-oss-copy-source-range': `bytes=${start}-${start + length - 1}`,
       },
       signal: o.signal,
+      incomplete: (a) => (copyEtag(a) === undefined ? NO_PART_ETAG : undefined),
     });
     return {
-      etag: str(xml.ETag) ?? headers.etag ?? '',
+      etag: copyEtag({ xml, headers }) ?? '',
       crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
     };
   }
@@ -494,7 +503,7 @@ export class OssClient {
       const decode = this.keyDecoder('ListMultipartUploads', o, xml);
       for (const u of list(xml.Upload)) {
         uploads.push({
-          key: decode(str(u.Key)),
+          key: this.underPrefix('ListMultipartUploads', o, decode(str(u.Key))),
           uploadId: str(u.UploadId) ?? '',
           initiated: dateOf(str(u.Initiated)) ?? new Date(0),
         });
@@ -537,7 +546,7 @@ export class OssClient {
         const decode = this.keyDecoder('ListObjects', o, xml);
         for (const c of list(xml.Contents)) {
           objects.push({
-            key: decode(str(c.Key)),
+            key: this.underPrefix('ListObjects', o, decode(str(c.Key))),
             size: Number(str(c.Size)),
             etag: str(c.ETag) ?? '',
             lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
@@ -640,6 +649,21 @@ export class OssClient {
     };
   }
 
+  /**
+   * A listing asked for keys under a prefix that names a key outside it ignored the prefix (or is not an
+   * answer to this request): nothing it says may be acted on, since callers delete and abort what lists name.
+   */
+  private underPrefix(operation: OssOperation, at: { bucket: string; prefix?: string }, key: string): string {
+    const prefix = at.prefix ?? '';
+    if (!key.startsWith(prefix))
+      throw this.malformed(
+        operation,
+        at,
+        `the listing of prefix ${JSON.stringify(prefix)} names ${JSON.stringify(key)}, which is outside it`,
+      );
+    return key;
+  }
+
   private malformed(
     operation: OssOperation,
     at: { bucket?: string; key?: string },
@@ -739,7 +763,7 @@ export class OssClient {
         xml: {},
         body: undefined,
       };
-      this.learnServerTime(dateOf(answer.headers.date));
+      this.learnServerTime(httpDate(answer.headers.date));
       if (answer.status < 200 || answer.status >= 300) {
         const text = await readCapped(res.body, this.limits.maxErrorBytes, 'maxErrorBytes', answer, where);
         throw this.serviceError(where, answer, text);
@@ -751,15 +775,28 @@ export class OssClient {
           : [this.limits.maxErrorBytes, 'maxErrorBytes'];
       const text = await readCapped(res.body, cap, option, answer, where);
       // S3-compatible gateways answer some failures (CompleteMultipartUpload above all) 2xx with an <Error>
+      const requestId = answer.headers['x-oss-request-id'];
+      let read = answer;
       if (reading === 'empty') {
         if (looksLikeErrorDocument(text)) throw this.serviceError(where, answer, text);
-        return answer;
+      } else {
+        const doc = parseXmlDocument(text);
+        if (!doc)
+          throw this.malformed(call.operation, call, 'the answer is not XML', requestId, answer.status);
+        if (doc.root === 'Error') throw this.serviceError(where, answer, text);
+        read = { ...answer, xml: doc.body };
       }
-      const doc = parseXmlDocument(text);
-      const requestId = answer.headers['x-oss-request-id'];
-      if (!doc) throw this.malformed(call.operation, call, 'the answer is not XML', requestId, answer.status);
-      if (doc.root === 'Error') throw this.serviceError(where, answer, text);
-      return { ...answer, xml: doc.body };
+      const missing = call.incomplete?.(read);
+      if (missing !== undefined) {
+        throw new OssError({
+          status: answer.status,
+          code: 'IncompleteAnswer',
+          ossMessage: missing,
+          requestId,
+          ...where,
+        });
+      }
+      return read;
     } catch (e) {
       if (isOssError(e) || call.signal?.aborted) throw e;
       // a request refused before it was written leaves the file stream open
@@ -782,10 +819,13 @@ export class OssClient {
    * A Date header is truncated to the second: the server's clock read between it and a second later. Keep the
    * smallest offset within that window, so a server whose clock agrees with ours to the second gives 0, not
    * up to a second of made-up lag (which would date things the server just did as in the future).
+   * A time more than MAX_SERVER_OFFSET_MS from ours is ignored: a runner's clock is seldom off by a day,
+   * while a proxy or a broken server stamping any Date it likes would otherwise age everything at will.
    */
   private learnServerTime(serverTime: Date | undefined, resolutionMs = 1000): void {
     if (!serverTime) return;
     const low = serverTime.getTime() - Date.now();
+    if (Math.abs(low) > MAX_SERVER_OFFSET_MS) return;
     this.serverOffsetMs = Math.min(Math.max(0, low), low + resolutionMs);
   }
 
@@ -809,7 +849,7 @@ export class OssClient {
       ec: str(xml.EC) ?? res.headers['x-oss-ec'],
       hostId: str(xml.HostId),
       ...where,
-      serverTime: serverTime ?? dateOf(res.headers.date),
+      serverTime: serverTime ?? httpDate(res.headers.date),
     });
   }
 }
@@ -880,13 +920,35 @@ function flatHeaders(raw: Record<string, string | string[] | undefined>): Header
 }
 
 function objectInfo(headers: Headers): ObjectInfo {
+  const length = headers['content-length'];
   return {
-    size: Number(headers['content-length'] ?? 0),
+    size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
     etag: headers.etag ?? '',
     crc64: parseCrc64(headers['x-oss-hash-crc64ecma']),
     lastModified: dateOf(headers['last-modified']),
     headers,
   };
+}
+
+/** An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only Date form OSS sends; else undefined. */
+function httpDate(text: string | undefined): Date | undefined {
+  if (text === undefined || !IMF_FIXDATE.test(text)) return undefined;
+  const d = new Date(text);
+  // a weekday or day of month that does not fit the date is no date a server's clock produced
+  return !Number.isNaN(d.getTime()) && d.toUTCString() === text ? d : undefined;
+}
+
+const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/** Server time further than this from the runner's is not believed (learnServerTime). */
+const MAX_SERVER_OFFSET_MS = 24 * 3_600_000;
+
+const NO_PART_ETAG = 'a 2xx answer without an ETag: the part cannot be named in CompleteMultipartUpload';
+
+/** A copy's ETag: in its XML result, or (some gateways) only in the header. */
+function copyEtag(a: { xml: Record<string, unknown>; headers: Headers }): string | undefined {
+  return nonEmpty(str(a.xml.ETag)) ?? nonEmpty(a.headers.etag);
 }
 
 function dateOf(text: string | undefined): Date | undefined {

@@ -15,6 +15,8 @@ const RETRYABLE_CODES = new Set([
   'ServiceUnavailable',
   'SlowDown',
   'RequestTimeout',
+  // a 2xx missing what the operation must return (UploadPart's ETag); set only on operations safe to repeat
+  'IncompleteAnswer',
 ]);
 const TRANSPORT_CODES = new Set([
   'ECONNRESET',

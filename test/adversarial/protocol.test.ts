@@ -300,7 +300,7 @@ test('character references decode exactly, \\r included; lists ask for encoding-
       return xmlAnswer(
         res,
         200,
-        '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a&#34;b&#x22;c&#13;d&#x1;e&amp;&lt;f&gt;&apos;&quot;</Key><ETag>&quot;E&quot;</ETag><Size>1</Size><LastModified>2024-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>',
+        '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>refs/a&#34;b&#x22;c&#13;d&#x1;e&amp;&lt;f&gt;&apos;&quot;</Key><ETag>&quot;E&quot;</ETag><Size>1</Size><LastModified>2024-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>',
       );
     if (req.query.get('prefix') === 'url/')
       return xmlAnswer(
@@ -311,7 +311,7 @@ test('character references decode exactly, \\r included; lists ask for encoding-
     return false;
   });
   const [refs] = await client.listObjects({ bucket, prefix: 'refs/' });
-  assert.equal(refs!.key, 'a"b"c\rd\x01e&<f>\'"');
+  assert.equal(refs!.key, 'refs/a"b"c\rd\x01e&<f>\'"');
   assert.equal(refs!.etag, '"E"');
   const [url] = await client.listObjects({ bucket, prefix: 'url/' });
   assert.equal(url!.key, 'url/a\rb\x01c&<日++', 'percent-decoded; + is not a space in RFC 3986');
