@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OssClient, crc64 } from '../src/oss/index.ts';
 import { type FaultAction, type FaultRule, type RequestRecord, startServer } from '../src/server/index.ts';
-import { parseSize } from '../src/action/size.ts';
+import { parseSize } from '../src/deploy/size.ts';
 import { Random } from './random.ts';
 
 const { values } = parseArgs({

@@ -36,6 +36,12 @@ export class EndpointError extends Error {
 /** Resolve the options; throws {@link EndpointError} naming the option, the value and what is allowed. */
 export function resolveEndpoint(opts: EndpointOptions): ResolvedEndpoint {
   const region = opts.region?.replace(/^oss-/, '');
+  if (region?.endsWith('-internal')) {
+    // V4 signs with the region id, which never carries -internal: every request would fail its signature
+    throw new EndpointError(
+      `region: got \`${opts.region}\`; allowed a region id such as ${region.replace(/-internal$/, '')}; for the internal endpoint set internal: true beside it`,
+    );
+  }
   if (region !== undefined && region !== '' && !REGION.test(region)) {
     throw new EndpointError(
       `region: got \`${opts.region}\`; allowed a region id such as cn-hangzhou or ap-southeast-1`,
@@ -72,12 +78,18 @@ function parseEndpoint(text: string): URL {
       `endpoint: got \`${text}\`; allowed a host such as oss-cn-hangzhou.aliyuncs.com or a URL such as http://127.0.0.1:9000`,
     );
   }
+  // the URL parser drops a bare `?` and a fragment without a word; the text itself must not carry them
   if (
     (url.protocol !== 'https:' && url.protocol !== 'http:') ||
     (url.pathname !== '/' && url.pathname !== '') ||
-    url.search
+    /[?#]/.test(text)
   ) {
-    throw new EndpointError(`endpoint: got \`${text}\`; allowed an http(s) origin without a path or query`);
+    throw new EndpointError(
+      `endpoint: got \`${text}\`; allowed an http(s) origin without a path, query or fragment`,
+    );
+  }
+  if (url.port === '0') {
+    throw new EndpointError(`endpoint: got \`${text}\`; allowed ports 1-65535`);
   }
   return url;
 }

@@ -131,6 +131,18 @@ test('bad endpoint, region and bucket values are refused with what is allowed', 
     () => resolveEndpoint({ endpoint: 'http://x/path' }),
     /allowed an http\(s\) origin without a path/,
   );
+  // the URL parser would drop these without a word; port 0 would fail only at connect time
+  for (const endpoint of [
+    'http://127.0.0.1:9000#frag',
+    'http://127.0.0.1:9000/?',
+    'https://oss-cn-hangzhou.aliyuncs.com:0',
+  ])
+    assert.throws(() => resolveEndpoint({ endpoint }), /^EndpointError: endpoint: got /, endpoint);
+  // V4 would sign for `cn-hangzhou-internal`, and every request would fail its signature
+  assert.throws(
+    () => resolveEndpoint({ region: 'cn-hangzhou-internal' }),
+    /region: got `cn-hangzhou-internal`; allowed a region id such as cn-hangzhou; for the internal endpoint set internal: true/,
+  );
   assert.throws(
     () => validateBucket('My_Bucket'),
     /bucket: got `My_Bucket`; allowed 3-63 lowercase letters, digits and hyphens/,
