@@ -160,3 +160,13 @@ export function verifiedResult(
   if (v[PROOF] !== true) throw new Error('an upload result needs a verification');
   return { ...fields, etag: v.etag, crc64: crc.toString(), verified: v.by };
 }
+
+/** The error for a success answer that a HEAD did not confirm. */
+export function unconfirmed(check: Check): Error {
+  if (check.kind === 'mismatch') return check.error;
+  return new Error(
+    check.kind === 'absent'
+      ? 'the server answered success, but the object does not exist (not confirmed by HEAD)'
+      : 'the server answered success without a CRC-64, and a HEAD could not confirm the object',
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * One byte range of the file on its way up: hashed beside the request, sent with a body that counts its bytes
+ * once and stops at a local change, and its answer checked against the local bytes.
+ */
+import { asLocalChange, guardedFileBody } from './local-file.ts';
+import type { RangeDigest } from './range-hasher.ts';
+import type { UploadContext } from './upload-context.ts';
+import { type Expected, checkStatement } from './verification.ts';
+
+export interface ByteRange {
+  readonly start: number;
+  readonly length: number;
+}
+
+export type RangeBody = ReturnType<typeof guardedFileBody>;
+
+/** The digest of a range, read apart from the request; a read failure is reported as a local change. */
+export function hashRange(ctx: UploadContext, range: ByteRange): Promise<RangeDigest> {
+  const p = ctx.hasher.hash(ctx.file, range.start, range.length, { md5: ctx.md5Mode }).catch((e: unknown) => {
+    throw asLocalChange(e);
+  });
+  // the request may fail first; the digest's own failure is then of no interest
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Send one range with a body that counts its bytes once and stops at a local change. */
+export async function sendRange<T>(
+  ctx: UploadContext,
+  range: ByteRange,
+  send: (body: RangeBody, signal: AbortSignal) => Promise<T>,
+): Promise<{ answer: T; body: RangeBody }> {
+  const body = guardedFileBody(ctx.file, range.start, range.length, (n) => ctx.tracker.sent(n));
+  const signal = AbortSignal.any([ctx.signal, body.signal]);
+  try {
+    return { answer: await ctx.limiter.run(() => send(body, signal), ctx.signal), body };
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (body.signal.aborted) throw body.signal.reason;
+    throw e;
+  }
+}
+
+/** The local bytes of a range, as a check wants them; the MD5 only when asked for. */
+export function expectedRange(ctx: UploadContext, digest: RangeDigest, range: ByteRange): Expected {
+  return {
+    size: range.length,
+    crc64: digest.crc64,
+    etag: async () =>
+      digest.md5 ??
+      (
+        await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true }).catch((e: unknown) => {
+          throw asLocalChange(e);
+        })
+      ).md5,
+  };
+}
+
+/** The first answer without a CRC header switches the upload to MD5 ETags, and says so once. */
+export function noteMissingCrc(ctx: UploadContext, answer: { crc64?: bigint | undefined }): void {
+  if (answer.crc64 !== undefined || ctx.md5Mode) return;
+  ctx.md5Mode = true;
+  ctx.notice(
+    `the server sent no x-oss-hash-crc64ecma header for ${ctx.key}; verifying by comparing ETags with the MD5 of the bytes sent`,
+  );
+}
+
+/**
+ * Check the server's answer for a part against the local bytes. Falls back to the MD5 ETag (hashing the
+ * range again) when the server sends no CRC; an ETag that is no MD5 proves nothing and fails the part.
+ */
+export async function checkPart(
+  ctx: UploadContext,
+  answer: { etag: string; crc64?: bigint | undefined },
+  digest: RangeDigest,
+  range: ByteRange,
+  what: string,
+): Promise<void> {
+  noteMissingCrc(ctx, answer);
+  const check = await checkStatement(answer, expectedRange(ctx, digest, range), what);
+  if (check.kind === 'mismatch') throw check.error;
+  if (check.kind !== 'verified')
+    throw new Error(`${what}: the answer proves nothing (no CRC-64, ETag ${JSON.stringify(answer.etag)})`);
+}
