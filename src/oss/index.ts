@@ -36,3 +36,22 @@ export {
   ROLE_SESSION_NAME,
   type AssumeRoleWithOidcRequest,
 } from './sts.ts';
+export {
+  rpcPercentEncode,
+  rpcStringToSign,
+  rpcSignature,
+  rpcTimestamp,
+  signRpcParams,
+  type RpcMethod,
+  type SignRpcRequest,
+} from './rpc-signer.ts';
+export {
+  ecsRoleCredentials,
+  fetchEcsRoleCredentials,
+  EcsMetadataError,
+  DEFAULT_METADATA_URL,
+  METADATA_TOKEN_TTL_SECONDS,
+  type EcsRoleOptions,
+  type EcsRoleCredentials,
+  type EcsMetadataStep,
+} from './ecs-credentials.ts';

@@ -11,3 +11,9 @@ export {
   type StsRecord,
   type StsOptions,
 } from './sts.ts';
+export {
+  startEcsMetadataStandIn,
+  type EcsMetadataStandIn,
+  type EcsMetadataOptions,
+  type EcsMetadataRecord,
+} from './ecs-metadata.ts';
