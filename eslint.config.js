@@ -12,7 +12,7 @@ const layer = (from, forbidden) => ({
         patterns: [
           {
             group: forbidden,
-            message: `src/${from} must not import this (layers: action -> engine -> oss; server shares only crc64).`,
+            message: `src/${from} must not import this (layers: action, cli -> deploy -> engine -> oss; server shares only crc64).`,
           },
         ],
       },
@@ -46,6 +46,8 @@ export default tseslint.config(
   },
   layer('oss', ['**/engine/**', '**/action/**', '**/server/**', '**/cli/**', '@actions/*']),
   layer('engine', ['**/action/**', '**/server/**', '**/cli/**', '@actions/*']),
+  layer('deploy', ['**/action/**', '**/server/**', '**/cli/**', '@actions/*']),
+  layer('cli', ['**/action/**', '**/server/**', '@actions/*']),
   layer('server', [
     '**/engine/**',
     '**/action/**',

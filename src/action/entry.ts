@@ -3,7 +3,7 @@
  * signals, and fails the step when the work stops without settling.
  */
 import * as core from '@actions/core';
-import { FileLedger, guardPendingWork } from './ledger.ts';
+import { FileLedger, guardPendingWork } from '../deploy/ledger.ts';
 import { type RunDeps, run } from './main.ts';
 
 export function startMain(deps: Omit<RunDeps, 'signal' | 'ledger'> = {}): void {

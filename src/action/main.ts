@@ -1,11 +1,12 @@
 /**
- * run(): inputs -> files -> restore checkpoints -> engine -> outputs and summary -> save what is unfinished.
- * Collaborators are parameters with the real ones as defaults, so tests drive it without module mocks.
+ * The action's main step: runner inputs -> the deploy -> outputs, job summary and annotations; checkpoints in the
+ * Actions cache; OIDC sign-in with the job's ID token. Everything the runner provides comes through `ActionIo`, so
+ * tests drive run() in-process with maps and capturing sinks.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { appendFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import * as core from '@actions/core';
-import { type UploadOutcome, uploadFiles } from '../engine/index.ts';
-import { type Credentials, type CredentialsProvider, OssClient } from '../oss/index.ts';
+import type { uploadFiles } from '../engine/index.ts';
 import {
   type CacheApi,
   checkpointCacheKey,
@@ -13,202 +14,167 @@ import {
   restoreCheckpoints,
   saveCheckpoints,
 } from './checkpoint-cache.ts';
-import { type CleanupResult, NO_CLEANUP, cleanUp } from './cleanup.ts';
-import { STATE } from './constants.ts';
-import { findFiles } from './files.ts';
-import { type ActionInputs, type InputSource, describeInputs, readInputs, runnerInputs } from './inputs.ts';
-import { FileLedger, headersUpdated } from './ledger.ts';
-import { info, infoLines, log, startGroup } from './log.ts';
-import {
-  ProgressReporter,
-  describeError,
-  resultLine,
-  resultTable,
-  totals,
-  writeOutputs,
-  writeSummary,
-} from './report.ts';
-import { type SignInDeps, credentialsFor } from './sign-in.ts';
-import { formatBytes } from './size.ts';
-import { clientOptions, uploadItems, uploadSettings } from './upload-options.ts';
+import { describeError } from '../deploy/describe.ts';
+import { FileLedger } from '../deploy/ledger.ts';
+import { safeLine } from '../deploy/log-line.ts';
+import { ProgressReporter, outputValues, summaryHtml } from '../deploy/report.ts';
+import { deploy } from '../deploy/run.ts';
+import { type InputSource, describeSettings, readSettings } from '../deploy/settings.ts';
+import { type SignInDeps, credentialsFor } from '../deploy/sign-in.ts';
+import { STATE } from './state.ts';
+
+/** What the runner gives the step; the real one by default, maps and sinks in tests. */
+export interface ActionIo {
+  getInput(name: string): string;
+  env: Record<string, string | undefined>;
+  setSecret(secret: string): void;
+  info(line: string): void;
+  warning(line: string): void;
+  error(line: string): void;
+  debug(line: string): void;
+  setOutput(name: string, value: string): void;
+  /** Appends to the job summary; may throw (an unwritable summary file). */
+  appendSummary(html: string): Promise<void>;
+  saveState(name: string, value: string): void;
+  getIdToken(audience: string): Promise<string>;
+}
+
+export const runnerIo: ActionIo = {
+  getInput: (name) => core.getInput(name),
+  env: process.env,
+  setSecret: (s) => core.setSecret(s),
+  info: (l) => core.info(safeLine(l)),
+  warning: (l) => core.warning(safeLine(l)),
+  error: (l) => core.error(safeLine(l)),
+  debug: (l) => core.debug(safeLine(l)),
+  setOutput: (name, value) => {
+    try {
+      core.setOutput(name, value);
+    } catch (e) {
+      throw new Error(`could not write the output \`${name}\` to GITHUB_OUTPUT (${describeError(e)})`, {
+        cause: e,
+      });
+    }
+  },
+  appendSummary: async (html) => {
+    const path = process.env.GITHUB_STEP_SUMMARY;
+    if (path) await appendFile(path, html);
+  },
+  saveState: (name, value) => core.saveState(name, value),
+  getIdToken: (audience) => core.getIDToken(audience),
+};
 
 export interface RunDeps {
-  inputs?: InputSource;
+  io?: ActionIo;
   cache?: CacheApi;
   /** Cancels the uploads (the entry wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal;
-  /** GitHub ID token, masking and logs for OIDC sign-in. */
-  signIn?: SignInDeps;
+  /** GitHub ID token, masking and logs for OIDC sign-in; from `io` unless given. */
+  signIn?: Partial<SignInDeps>;
   /** Where the final state of every planned file is kept; the entry reads it when the work stops unsettled. */
   ledger?: FileLedger;
   /** The engine; the entry's pending-work guard is tested with one that never settles. */
   upload?: typeof uploadFiles;
 }
 
-/** The main step. Throws when any upload failed; the entry turns that into a failed step. */
+/** The main step. Throws when the deploy failed; the entry turns that into a failed step. */
 export async function run(deps: RunDeps = {}): Promise<void> {
-  const src = deps.inputs ?? runnerInputs;
-  const inputs = readInputs(src);
-  core.debug(`effective inputs: ${describeInputs(inputs)}`);
-  const credentials = credentialsFor(inputs.auth, deps.signIn);
+  const io = deps.io ?? runnerIo;
+  const src: InputSource = { get: (n) => io.getInput(n), env: io.env, mask: (s) => io.setSecret(s) };
+  const settings = readSettings(src);
+  io.debug(`effective inputs: ${describeSettings(settings)}`);
+  const credentials = credentialsFor(settings.auth, {
+    getIdToken: (a) => io.getIdToken(a),
+    mask: (s) => io.setSecret(s),
+    info: (l) => io.info(l),
+    warning: (l) => io.warning(l),
+    ...deps.signIn,
+  });
   // sign in before any other work, so a refused role fails the step at once
   if (typeof credentials === 'function') await credentials();
-  const workspace = src.env.GITHUB_WORKSPACE ?? process.cwd();
-  const checkpointDir = isAbsolute(inputs.checkpointDir)
-    ? inputs.checkpointDir
-    : resolve(workspace, inputs.checkpointDir);
-  const files = await findFiles({
-    patterns: inputs.patterns,
-    destination: inputs.destination,
-    includeHiddenFiles: inputs.includeHiddenFiles,
-    contentType: inputs.contentType,
-    workspace,
-    checkpointDir,
-    onNotice: info,
-  });
+  const workspace = io.env.GITHUB_WORKSPACE ?? process.cwd();
+  const checkpointDir = resolve(workspace, settings.checkpointDir);
+  const useCache = settings.enableCheckpoint && settings.cacheCheckpoints && !settings.dryRun;
+  const cacheLog = { info: (l: string) => io.info(l), warning: (l: string) => io.warning(l) };
+  let cacheKey: string | undefined;
   const ledger = deps.ledger ?? new FileLedger();
-  ledger.plan(files.map((f) => f.key));
-  if (files.length === 0) {
-    const message = `No files were found with the provided path: ${inputs.patterns.join(', ')}. No objects will be uploaded.`;
-    if (inputs.ifNoFilesFound === 'error') throw new Error(message);
-    if (inputs.ifNoFilesFound === 'warn') log.warning(message);
-    else info(message);
-    const client = clientFor(inputs, credentials);
-    const cleanup = await cleanUpAfter(client, inputs, [], checkpointDir, deps.signal).finally(() =>
-      client.close(),
-    );
-    writeOutputs(
-      totals([], () => ''),
-      cleanup,
-    );
-    if (cleanup.error) throw cleanup.error;
-    return;
-  }
-  info(
-    `${files.length} file(s), ${formatBytes(files.reduce((s, f) => s + f.size, 0))}, to oss://${inputs.bucket}/${inputs.destination}`,
-  );
-
-  const useCache = inputs.enableCheckpoint && inputs.cacheCheckpoints;
-  const cacheKey = checkpointCacheKey({
-    bucket: inputs.bucket,
-    destination: inputs.destination,
-    files: files.map((f) => f.key),
-    runId: src.env.GITHUB_RUN_ID ?? '0',
-    runAttempt: src.env.GITHUB_RUN_ATTEMPT ?? '1',
-  });
-  if (useCache) {
-    core.saveState(STATE.checkpointDir, checkpointDir);
-    core.saveState(STATE.cacheKey, cacheKey.key);
-    await restoreCheckpoints({
-      dir: checkpointDir,
-      ...cacheKey,
-      ...(deps.cache ? { cache: deps.cache } : {}),
-      log,
-    });
-  }
-
-  const client = clientFor(inputs, credentials);
-  const reporter = new ProgressReporter({ write: info });
-  let outcomes: UploadOutcome[];
+  const reporter = new ProgressReporter({ write: (l) => io.info(l) });
+  let report: Awaited<ReturnType<typeof deploy>>;
   try {
-    outcomes = await (deps.upload ?? uploadFiles)(uploadItems(files), {
-      client,
-      ...uploadSettings(inputs, checkpointDir),
+    report = await deploy({
+      settings,
+      credentials,
+      cwd: workspace,
+      workspace,
+      checkpointDir,
+      log: io,
       signal: deps.signal,
+      ledger,
+      upload: deps.upload,
       onProgress: reporter.onProgress,
-      onNotice: info,
-      onFileDone: (o) => {
-        ledger.settle(o);
-        reportFile(o, deps.signal);
+      onNoFiles: (patterns) => {
+        const message = `No files were found with the provided path: ${patterns.join(', ')}. No objects will be uploaded.`;
+        if (settings.ifNoFilesFound === 'error') throw new Error(message);
+        if (settings.ifNoFilesFound === 'warn') io.warning(message);
+        else io.info(message);
+      },
+      onFiles: async (files) => {
+        if (!useCache) return;
+        const key = checkpointCacheKey({
+          bucket: settings.bucket,
+          destination: settings.destination,
+          files: files.map((f) => f.key),
+          runId: io.env.GITHUB_RUN_ID ?? '0',
+          runAttempt: io.env.GITHUB_RUN_ATTEMPT ?? '1',
+        });
+        cacheKey = key.key;
+        io.saveState(STATE.checkpointDir, checkpointDir);
+        io.saveState(STATE.cacheKey, key.key);
+        await restoreCheckpoints({ dir: checkpointDir, ...key, ...cacheOf(deps), log: cacheLog });
       },
     });
   } catch (e) {
+    if (!deps.signal?.aborted) throw e;
     // cancelled: the engine has flushed every checkpoint; post saves them to the cache
-    await client.close();
     throw new Error(`${describeError(e)}; ${ledger.describeUnfinished()}`, { cause: e });
   }
-  // the engine answers for every item; the ledger holds it to that before the step may pass
-  outcomes.forEach((o) => ledger.settle(o));
-  ledger.assertSettled();
-  const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
-  infoLines(resultTable(outcomes));
-  const deployed = t.failed === 0 ? files.map((f) => f.key) : undefined;
-  const cleanup = await cleanUpAfter(client, inputs, deployed, checkpointDir, deps.signal).finally(() =>
-    client.close(),
-  );
-  writeOutputs(t, cleanup);
-  await writeSummary(outcomes, t, cleanup);
-
-  if (useCache) {
-    if (t.failed > 0 && (await countCheckpoints(checkpointDir)) > 0) {
-      await saveCheckpoints({
-        dir: checkpointDir,
-        key: cacheKey.key,
-        ...(deps.cache ? { cache: deps.cache } : {}),
-        log,
-      });
-    }
-    core.saveState(STATE.settled, 'true');
-  }
-  if (t.failed > 0) {
-    const failures = outcomes.filter((o): o is Extract<UploadOutcome, { ok: false }> => !o.ok);
-    throw new Error(
-      `${t.failed} of ${outcomes.length} upload(s) failed:\n${failures.map((f) => describeError(f.error)).join('\n')}`,
+  for (const [name, value] of Object.entries(outputValues(report.totals, report.cleanup)))
+    io.setOutput(name, value);
+  const html = summaryHtml({
+    bucket: settings.bucket,
+    destination: settings.destination,
+    cwd: workspace,
+    dryRun: settings.dryRun,
+    rows: report.rows,
+    totals: report.totals,
+    cleanup: report.cleanup,
+    stopped: report.fatal,
+  });
+  try {
+    await io.appendSummary(html);
+  } catch (e) {
+    // the summary reports; it is not what the step delivers
+    io.warning(
+      `could not write the job summary to GITHUB_STEP_SUMMARY (${describeError(e)}); the outputs and this log have the results`,
     );
   }
-  if (cleanup.error) throw cleanup.error;
+  const failed = report.totals.failed > 0 || report.fatal !== undefined;
+  if (useCache && cacheKey !== undefined) {
+    if (failed && (await countCheckpoints(checkpointDir)) > 0)
+      await saveCheckpoints({ dir: checkpointDir, key: cacheKey, ...cacheOf(deps), log: cacheLog });
+    io.saveState(STATE.settled, 'true');
+  }
+  if (report.fatal) throw new Error(report.fatal);
+  if (report.totals.failed > 0) {
+    const shown = report.failures.slice(0, 10);
+    const more = report.failures.length - shown.length;
+    throw new Error(
+      `${report.totals.failed} of ${report.files.length} upload(s) failed:\n${shown.join('\n')}${more > 0 ? `\nand ${more} more (see the log)` : ''}`,
+    );
+  }
+  if (report.cleanup.error) throw report.cleanup.error;
 }
 
-/** Cleanup never hides the upload's own outcome: its failure is in the result and thrown last. */
-async function cleanUpAfter(
-  client: OssClient,
-  inputs: ActionInputs,
-  deployed: readonly string[] | undefined,
-  checkpointDir: string,
-  signal: AbortSignal | undefined,
-): Promise<CleanupResult> {
-  if (!inputs.deleteOrphans && inputs.abortStaleUploadsMs === undefined) return NO_CLEANUP;
-  return cleanUp({ client, inputs, deployed, checkpointDir, log, signal });
-}
-
-function clientFor(inputs: ActionInputs, credentials: Credentials | CredentialsProvider): OssClient {
-  return new OssClient({
-    ...clientOptions(inputs, credentials),
-    onRetry: ({ operation, attempt, delayMs, error }) =>
-      info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
-  });
-}
-
-/**
- * A log group per file, written when the file ends: parts of many files go up at once, so a group opened at the
- * start would swallow other files' lines.
- */
-function reportFile(o: UploadOutcome, signal: AbortSignal | undefined): void {
-  if (!o.ok) {
-    // a cancel fails the step once, with its reason; repeating it per file adds nothing
-    if (signal?.aborted) return;
-    startGroup(`failed ${o.item.key}`);
-    core.error(describeError(o.error));
-    core.endGroup();
-    return;
-  }
-  const r = o.result;
-  if (r.unchanged || headersUpdated(r)) {
-    info(resultLine(r));
-    return;
-  }
-  startGroup(resultLine(r));
-  info(`file: ${r.file}`);
-  if (r.multipart) {
-    const grown = r.partSizeAdjustedFrom
-      ? ` (grown from ${formatBytes(r.partSizeAdjustedFrom)} to stay within 10,000 parts)`
-      : '';
-    info(`multipart upload ${r.uploadId ?? ''}: ${r.parts} parts of ${formatBytes(r.partSize)}${grown}`);
-    info(`parts sent now: ${r.partsSent}; already on the server: ${r.parts - r.partsSent}`);
-  } else {
-    info('single PutObject');
-  }
-  info(`bytes sent now: ${formatBytes(r.bytesSent)}; resumed: ${formatBytes(r.bytesResumed)}`);
-  info(`ETag ${r.etag}, CRC-64 ${r.crc64}`);
-  core.endGroup();
+function cacheOf(deps: RunDeps): { cache?: CacheApi } {
+  return deps.cache ? { cache: deps.cache } : {};
 }

@@ -4,7 +4,7 @@
  */
 import * as core from '@actions/core';
 import { type CacheApi, saveCheckpoints } from './checkpoint-cache.ts';
-import { STATE } from './constants.ts';
+import { STATE } from './state.ts';
 import { log } from './log.ts';
 
 export async function runPost(deps: { cache?: CacheApi } = {}): Promise<void> {

@@ -1,16 +1,9 @@
 /** The process wiring of the `oss-resumable-upload` command: argv, streams, signals and the exit code. */
-import { FileLedger, guardPendingWork } from '../action/ledger.ts';
+import { FileLedger, guardPendingWork } from '../deploy/ledger.ts';
 import { type CliDeps, EXIT, runCli } from './main.ts';
 import { VERSION } from './version.ts';
 
 export function startCli(argv: readonly string[], deps: Omit<CliDeps, 'ledger'> = {}): void {
-  // @actions/glob reports through the runner's `::debug::` commands on stdout; outside a runner they are noise
-  if (process.env.GITHUB_ACTIONS !== 'true') {
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = (chunk: string | Uint8Array, ...rest: never[]) =>
-      typeof chunk === 'string' && chunk.startsWith('::debug::') ? true : write(chunk, ...rest);
-  }
-
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -1,22 +1,21 @@
 /**
- * The command line: the action's validation and the same engine, for local machines and other CI systems.
- * Options carry the action's input names, so a workflow and a shell script read alike.
+ * The command line: argv, a terminal bar, exit codes; the same settings and deploy as the action, for local
+ * machines and other CI systems. Options carry the action's input names, so a workflow and a shell script read
+ * alike. Nothing here knows of GitHub's toolkit: inside a workflow, lines are only made unable to run commands.
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type UploadOutcome, uploadFiles } from '../engine/index.ts';
-import { OssClient } from '../oss/index.ts';
-import { INPUT } from '../action/constants.ts';
-import { findFiles } from '../action/files.ts';
-import { type InputSource, InputError, readInputs } from '../action/inputs.ts';
-import { ProgressReporter, describeError, resultLine, resultTable, totals } from '../action/report.ts';
-import { formatBytes } from '../action/size.ts';
-import { clientOptions, uploadItems, uploadSettings } from '../action/upload-options.ts';
-import { cleanUp } from '../action/cleanup.ts';
-import { credentialsFor } from '../action/sign-in.ts';
-import { FileLedger } from '../action/ledger.ts';
-import { safeLine, safeLines } from '../action/log-line.ts';
+import type { uploadFiles } from '../engine/index.ts';
+import { INPUT } from '../deploy/constants.ts';
+import { describeError } from '../deploy/describe.ts';
+import { FileLedger } from '../deploy/ledger.ts';
+import { safeLine, safeLines } from '../deploy/log-line.ts';
+import { ProgressReporter, totalsText } from '../deploy/report.ts';
+import { deploy } from '../deploy/run.ts';
+import { type SettingNames, isSettingError } from '../deploy/setting-error.ts';
+import { type InputSource, readSettings } from '../deploy/settings.ts';
+import { credentialsFor } from '../deploy/sign-in.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 export interface CliIo {
@@ -45,6 +44,7 @@ const STRING_OPTIONS = [
   INPUT.region,
   INPUT.endpoint,
   INPUT.threadNum,
+  INPUT.maxInFlight,
   INPUT.partSize,
   INPUT.checkpointDir,
   INPUT.signatureVersion,
@@ -103,7 +103,9 @@ Credentials (prefer the environment; command lines can be seen by other users):
   (OIDC sign-in with role-arn needs a GitHub Actions job; elsewhere pass an STS token)
 
 How:
-  --thread-num N              requests in flight, 1-64 (default 4)
+  --thread-num N              parts of one big file in flight, 1-64 (default 4)
+  --max-in-flight N           requests in flight across all files, 1-256 (default 64): small
+                              files, checks and deletes wait on the round trip, not the bandwidth
   --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server
   --checkpoint-dir DIR        where checkpoints live (default ${defaultCheckpointDir});
@@ -118,7 +120,8 @@ Cleanup (after the upload):
   --delete-orphans            delete objects under --destination that the upload does not contain
   --delete-orphans-force      allow --delete-orphans without --destination (the whole bucket)
   --abort-stale-uploads AGE   abort unfinished multipart uploads under --destination older than AGE (24h, 7d)
-  --dry-run                   list what the cleanup would delete or abort; change nothing
+  --dry-run                   show what would be uploaded, updated, left, deleted and aborted;
+                              change nothing
 
 Object headers:
   --content-type TYPE         for every object (default: from each file extension)
@@ -136,13 +139,12 @@ Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 i
 `;
 }
 
-/** `input \`thread-num\`` in the shared validation reads `--thread-num` here. */
-function asCliMessage(message: string): string {
-  return message
-    .replace(/input `path`/g, 'paths')
-    .replace(/input `headers`/g, '`--header`')
-    .replace(/input `([a-z-]+)`/g, '`--$1`');
-}
+/** The command line's names for the settings: paths are the arguments, headers are `--header`. */
+export const CLI_NAMES: SettingNames = {
+  subject: (input) => (input === INPUT.path ? 'paths' : CLI_NAMES.mention(input)),
+  mention: (input) =>
+    input === INPUT.path ? 'the paths' : input === INPUT.headers ? '`--header`' : `\`--${input}\``,
+};
 
 function defaultCheckpointDir(env: CliIo['env']): string {
   const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
@@ -151,14 +153,16 @@ function defaultCheckpointDir(env: CliIo['env']): string {
 
 /**
  * The command's output, line by line, made safe: inside a workflow the runner reads stdout and stderr for
- * workflow commands, and file names, keys and server messages end up in these lines.
+ * workflow commands, and file names, keys and server messages end up in these lines. Every secret read (and
+ * every one a credential refresh brings) is replaced by `***`, as the runner masks the action's log.
  */
-function safeIo(io: CliIo): CliIo {
-  return {
-    ...io,
-    stdout: (text) => io.stdout(safeText(text)),
-    stderr: (text) => io.stderr(safeText(text)),
+function safeIo(io: CliIo, secrets: ReadonlySet<string>): CliIo {
+  const clean = (text: string): string => {
+    let out = text;
+    for (const s of secrets) out = out.split(s).join('***');
+    return safeText(out);
   };
+  return { ...io, stdout: (text) => io.stdout(clean(text)), stderr: (text) => io.stderr(clean(text)) };
 }
 
 /** Escapes every line of `text` but keeps the line breaks (and a bar's `\r` redraw) the command itself writes. */
@@ -170,17 +174,51 @@ function safeText(text: string): string {
     .join(redraw);
 }
 
+type Parsed = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true; tokens: true }>
+>;
+
+/**
+ * `--overwrite false` reads as the flag and one more path `false`: said before anything else, since the path
+ * would match nothing and the object would be replaced.
+ */
+function strayBoolean(parsed: Parsed): string | undefined {
+  const tokens = parsed.tokens;
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const before = tokens[i - 1]!;
+    if (
+      t.kind === 'positional' &&
+      /^(true|false)$/i.test(t.value) &&
+      before.kind === 'option' &&
+      (BOOLEAN_OPTIONS as readonly string[]).includes(before.name)
+    ) {
+      const yes = t.value.toLowerCase() === 'true';
+      return `\`--${before.name} ${t.value}\`: \`--${before.name}\` is a switch and takes no value, so \`${t.value}\` was read as a path; allowed \`--${yes ? '' : 'no-'}${before.name}\``;
+    }
+  }
+  return undefined;
+}
+
 export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> {
-  const io = safeIo(rawIo);
+  const secrets = new Set<string>();
+  const io = safeIo(rawIo, secrets);
   const checkpointDirDefault = defaultCheckpointDir(io.env);
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; allowNegative: true }>
-  >;
-  try {
-    parsed = parseArgs({ args: [...io.argv], options: OPTIONS, allowPositionals: true, allowNegative: true });
-  } catch (e) {
-    io.stderr(`${(e as Error).message}\nRun oss-resumable-upload --help for the options.\n`);
+  const usage = (message: string): number => {
+    io.stderr(`${message}\nRun oss-resumable-upload --help for the options.\n`);
     return EXIT.usage;
+  };
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({
+      args: [...io.argv],
+      options: OPTIONS,
+      allowPositionals: true,
+      allowNegative: true,
+      tokens: true,
+    });
+  } catch (e) {
+    return usage((e as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -191,11 +229,11 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
     io.stdout(`${io.version}\n`);
     return EXIT.ok;
   }
+  const stray = strayBoolean(parsed);
+  if (stray) return usage(stray);
   const progress = values.progress ?? (io.isTty ? 'bar' : 'lines');
-  if (!['bar', 'lines', 'none'].includes(progress)) {
-    io.stderr(`\`--progress\`: got \`${progress}\`; allowed \`bar\`, \`lines\` or \`none\`\n`);
-    return EXIT.usage;
-  }
+  if (!['bar', 'lines', 'none'].includes(progress))
+    return usage(`\`--progress\`: got \`${progress}\`; allowed \`bar\`, \`lines\` or \`none\``);
 
   const given = values as Record<string, string | boolean | string[] | undefined>;
   const source: InputSource = {
@@ -209,47 +247,12 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
       return typeof v === 'boolean' ? String(v) : typeof v === 'string' ? v : '';
     },
     env: io.env,
-    // nothing here prints a secret; there is no log to mask
-    mask: () => undefined,
+    mask: (secret) => {
+      if (secret.length >= 4) secrets.add(secret);
+    },
   };
 
-  let inputs: ReturnType<typeof readInputs>;
-  let files: Awaited<ReturnType<typeof findFiles>>;
-  try {
-    inputs = readInputs(source);
-    files = await findFiles({
-      patterns: inputs.patterns,
-      destination: inputs.destination,
-      includeHiddenFiles: inputs.includeHiddenFiles,
-      contentType: inputs.contentType,
-      checkpointDir: resolve(inputs.checkpointDir),
-      onNotice: (m) => io.stdout(`${safeLine(m)}\n`),
-    });
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e;
-    io.stderr(`${asCliMessage(e.message)}\nRun oss-resumable-upload --help for the options.\n`);
-    return EXIT.usage;
-  }
-  const ledger = deps.ledger ?? new FileLedger();
-  ledger.plan(files.map((f) => f.key));
-  if (files.length === 0) {
-    const message = `no files match ${inputs.patterns.join(', ')}`;
-    if (inputs.ifNoFilesFound === 'error') {
-      io.stderr(`${message}\n`);
-      return EXIT.failed;
-    }
-    if (inputs.ifNoFilesFound === 'warn') io.stderr(`warning: ${message}\n`);
-    return EXIT.ok;
-  }
-
-  const totalBytes = files.reduce((s, f) => s + f.size, 0);
-  io.stdout(
-    `${files.length} file(s), ${formatBytes(totalBytes)}, to oss://${inputs.bucket}/${inputs.destination}\n`,
-  );
-  const bar =
-    progress === 'bar'
-      ? new ProgressBar({ totalBytes, totalFiles: files.length, write: io.stderr })
-      : undefined;
+  let bar: ProgressBar | undefined;
   const lines =
     progress === 'lines' ? new ProgressReporter({ write: (l) => io.stdout(`${safeLine(l)}\n`) }) : undefined;
   const say = (text: string): void => {
@@ -257,73 +260,75 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
     if (bar) bar.log(line);
     else io.stdout(`${line}\n`);
   };
-
-  const client = new OssClient(clientOptions(inputs, credentialsFor(inputs.auth)));
-  let outcomes: UploadOutcome[];
+  const warn = (text: string): void => {
+    if (bar) bar.log(`warning: ${safeLine(text)}`);
+    else io.stderr(`warning: ${safeLine(text)}\n`);
+  };
+  const ledger = deps.ledger ?? new FileLedger();
+  let noFiles = false;
+  let report: Awaited<ReturnType<typeof deploy>>;
+  let settings: ReturnType<typeof readSettings> | undefined;
   try {
-    outcomes = await (deps.upload ?? uploadFiles)(uploadItems(files), {
-      client,
-      ...uploadSettings(inputs, inputs.checkpointDir),
+    settings = readSettings(source);
+    const s = settings;
+    report = await deploy({
+      settings: s,
+      credentials: credentialsFor(s.auth, {
+        getIdToken: () => Promise.reject(new Error('OIDC sign-in needs a GitHub Actions job')),
+        mask: (secret) => source.mask(secret),
+        info: say,
+        warning: warn,
+      }),
+      cwd: process.cwd(),
+      checkpointDir: resolve(s.checkpointDir),
+      log: { info: say, warning: warn, error: say, debug: () => undefined },
       signal: io.signal,
+      ledger,
+      upload: deps.upload,
       onProgress: (e) => {
         bar?.onProgress(e);
         lines?.onProgress(e);
       },
-      onNotice: say,
-      onFileDone: (o) => {
-        ledger.settle(o);
-        bar?.fileDone();
-        if (io.signal?.aborted) return;
-        if (o.ok) {
-          say(resultLine(o.result));
-        } else {
-          say(`failed ${o.item.key}: ${describeError(o.error)}`);
+      onFileDone: () => bar?.fileDone(),
+      onFiles: (files) => {
+        if (progress === 'bar')
+          bar = new ProgressBar({
+            totalBytes: files.reduce((n, f) => n + f.size, 0),
+            totalFiles: files.length,
+            write: io.stderr,
+          });
+      },
+      onNoFiles: (patterns) => {
+        const message = `no files match ${patterns.join(', ')}`;
+        if (s.ifNoFilesFound === 'error') {
+          noFiles = true;
+          throw new Error(message);
         }
+        if (s.ifNoFilesFound === 'warn') io.stderr(`warning: ${message}\n`);
       },
     });
   } catch (e) {
     bar?.finish();
+    if (isSettingError(e)) return usage(e.phrase(CLI_NAMES));
     if (io.signal?.aborted) {
-      const where = inputs.enableCheckpoint ? ` checkpoints are in ${inputs.checkpointDir};` : '';
+      const where = settings?.enableCheckpoint
+        ? ` checkpoints are in ${resolve(settings.checkpointDir)};`
+        : '';
       io.stderr(
         `interrupted:${where} run the same command again to continue (${ledger.describeUnfinished()})\n`,
       );
       return EXIT.interrupted;
     }
-    await client.close();
-    io.stderr(`${describeError(e)}; ${ledger.describeUnfinished()}\n`);
+    io.stderr(`${describeError(e)}${noFiles ? '' : `; ${ledger.describeUnfinished()}`}\n`);
     return EXIT.failed;
   }
   bar?.finish();
-  outcomes.forEach((o) => ledger.settle(o));
-  if (ledger.pending().length > 0) {
-    await client.close();
-    io.stderr(`the upload ended without an outcome for every file: ${ledger.describePending()}\n`);
+  const t = report.totals;
+  if (report.fatal) {
+    io.stderr(`${report.fatal}\n`);
     return EXIT.failed;
   }
-  const t = totals(outcomes, (key) => client.objectUrl(inputs.bucket, key));
-  io.stdout(`${resultTable(outcomes)}\n`);
-  io.stdout(
-    `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed\n`,
-  );
-  let cleanupFailed = false;
-  if (inputs.deleteOrphans || inputs.abortStaleUploadsMs !== undefined) {
-    const cleanup = await cleanUp({
-      client,
-      inputs,
-      deployed: t.failed === 0 ? files.map((f) => f.key) : undefined,
-      checkpointDir: inputs.checkpointDir,
-      log: {
-        info: (m) => io.stdout(`${safeLine(m)}\n`),
-        warning: (m) => io.stderr(`warning: ${safeLine(m)}\n`),
-      },
-      signal: io.signal,
-    });
-    if (cleanup.error) {
-      io.stderr(`${cleanup.error.message}\n`);
-      cleanupFailed = true;
-    }
-  }
-  await client.close();
-  return t.failed > 0 || cleanupFailed ? EXIT.failed : EXIT.ok;
+  if (report.files.length > 0) io.stdout(`${totalsText(t, report.dryRun)}\n`);
+  if (report.cleanup.error) io.stderr(`${report.cleanup.error.message}\n`);
+  return t.failed > 0 || report.cleanup.error ? EXIT.failed : EXIT.ok;
 }

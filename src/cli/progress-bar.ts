@@ -1,6 +1,6 @@
 /** One live status line on a terminal for all files together, redrawn in place at most every `intervalMs`. */
 import type { ProgressEvent } from '../engine/index.ts';
-import { formatBytes } from '../action/size.ts';
+import { formatBytes } from '../deploy/size.ts';
 
 const WIDTH = 24;
 

@@ -12,8 +12,8 @@ import {
 } from '../engine/index.ts';
 import type { OssClient } from '../oss/index.ts';
 import { formatDuration } from './duration.ts';
-import { describeError } from './report.ts';
-import type { ActionInputs } from './inputs.ts';
+import { describeError } from './describe.ts';
+import type { DeploySettings } from './settings.ts';
 
 export interface CleanupResult {
   /** Orphans found: deleted, or with dry-run only listed. */
@@ -50,9 +50,17 @@ export interface CleanupLog {
   warning: (m: string) => void;
 }
 
+/** An object of the destination's listing. */
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
 interface CleanupRun {
   client: OssClient;
-  inputs: ActionInputs;
+  /** The destination as listed before the uploads; orphans are found in it without a second listing. */
+  listing?: readonly ListedObject[] | undefined;
+  inputs: DeploySettings;
   /** Every key of this deploy, uploaded now or unchanged; undefined when an upload failed. */
   deployed: readonly string[] | undefined;
   checkpointDir: string;
@@ -82,11 +90,11 @@ export async function cleanUp(o: CleanupRun): Promise<CleanupResult> {
   return result;
 }
 
-function where(inputs: ActionInputs): string {
+function where(inputs: DeploySettings): string {
   return `oss://${inputs.bucket}/${destinationPrefix(inputs.destination)}`;
 }
 
-function would(inputs: ActionInputs): string {
+function would(inputs: DeploySettings): string {
   return inputs.dryRun ? 'dry run: would ' : '';
 }
 
@@ -112,7 +120,7 @@ async function abortStale(o: CleanupRun, olderThanMs: number, result: CleanupRes
       client,
       bucket: inputs.bucket,
       uploads: result.stale,
-      threadNum: inputs.threadNum,
+      threadNum: inputs.maxInFlight,
       signal: o.signal,
     });
     result.aborted = result.stale.length - result.abortFailures.length;
@@ -135,13 +143,15 @@ async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void
     log.warning(`delete-orphans: nothing deleted under ${where(inputs)}: ${result.orphansSkipped}`);
     return;
   }
-  result.orphans = await findOrphans({
-    client,
-    bucket: inputs.bucket,
-    prefix: destinationPrefix(inputs.destination),
-    keep: new Set(deployed),
-    signal: o.signal,
-  });
+  const keep = new Set(deployed);
+  const prefix = destinationPrefix(inputs.destination);
+  result.orphans = o.listing
+    ? o.listing
+        // zero-byte keys ending in `/` are folder placeholders: nothing a deploy could have replaced
+        .filter((x) => x.key.startsWith(prefix) && !keep.has(x.key) && !(x.key.endsWith('/') && x.size === 0))
+        .map((x) => x.key)
+        .sort()
+    : await findOrphans({ client, bucket: inputs.bucket, prefix, keep, signal: o.signal });
   for (const key of result.orphans) log.info(`${would(inputs)}delete orphan ${key}`);
   if (!inputs.dryRun) {
     result.deleted = (

@@ -1,4 +1,4 @@
-/** Names of the action's inputs, outputs and saved state: one table, used everywhere. */
+/** Names of the settings (the action's inputs) and outputs, and the defaults: one table, used everywhere. */
 
 export const INPUT = {
   path: 'path',
@@ -9,6 +9,7 @@ export const INPUT = {
   internal: 'internal',
   destination: 'destination',
   threadNum: 'thread-num',
+  maxInFlight: 'max-in-flight',
   partSize: 'part-size',
   enableCheckpoint: 'enable-checkpoint',
   checkpointDir: 'checkpoint-dir',
@@ -51,16 +52,53 @@ export const OUTPUT = {
   abortedUploads: 'aborted-uploads',
 } as const;
 
-/** Handed from main to post through the runner's state file. */
-export const STATE = {
-  checkpointDir: 'checkpoint-dir',
-  cacheKey: 'cache-key',
-  /** 'true' once main knows whether anything is left to save (it saved, or nothing was unfinished). */
-  settled: 'settled',
+/**
+ * Defaults of the settings that have one, as action.yml states them (a test holds the two together). The
+ * checkpoint dir's default depends on the runner and is built where it is read.
+ */
+export const DEFAULTS = {
+  [INPUT.region]: '',
+  [INPUT.endpoint]: '',
+  [INPUT.cname]: 'false',
+  [INPUT.internal]: 'false',
+  [INPUT.destination]: '',
+  [INPUT.threadNum]: '4',
+  [INPUT.maxInFlight]: '64',
+  [INPUT.partSize]: 'auto',
+  [INPUT.skipUnchanged]: 'true',
+  [INPUT.enableCheckpoint]: 'true',
+  [INPUT.cacheCheckpoints]: 'true',
+  [INPUT.signatureVersion]: 'v4',
+  [INPUT.accessKeyId]: '',
+  [INPUT.accessKeySecret]: '',
+  [INPUT.securityToken]: '',
+  [INPUT.roleArn]: '',
+  [INPUT.oidcProviderArn]: '',
+  [INPUT.roleSessionName]: '',
+  [INPUT.roleDuration]: '1h',
+  [INPUT.oidcAudience]: 'sts.aliyuncs.com',
+  [INPUT.stsEndpoint]: '',
+  [INPUT.deleteOrphans]: 'false',
+  [INPUT.deleteOrphansForce]: 'false',
+  [INPUT.abortStaleUploads]: '',
+  [INPUT.dryRun]: 'false',
+  [INPUT.ifNoFilesFound]: 'warn',
+  [INPUT.overwrite]: 'true',
+  [INPUT.includeHiddenFiles]: 'false',
+  [INPUT.contentType]: '',
+  [INPUT.cacheControl]: '',
+  [INPUT.acl]: '',
+  [INPUT.storageClass]: '',
+  [INPUT.headers]: '',
 } as const;
 
+/** Parts of one file in flight at most. */
+export const MAX_THREAD_NUM = 64;
+/** Requests in flight at most across files (each holds a socket and, for a part, its buffer). */
+export const MAX_IN_FLIGHT = 256;
+
 /** GitHub's ID token names its audience; Alibaba Cloud's OIDC providers use this client id by default. */
-export const DEFAULT_OIDC_AUDIENCE = 'sts.aliyuncs.com';
+export const DEFAULT_OIDC_AUDIENCE = DEFAULTS[INPUT.oidcAudience];
 /** Shorter would abort uploads that parallel jobs are still sending. */
 export const MIN_STALE_AGE_MS = 60 * 60_000;
 

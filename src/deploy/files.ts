@@ -1,14 +1,17 @@
 /**
- * Which files go up and under which keys: glob search (multi-line, `!` excludes), the common root of the
- * matches as upload-artifact computes it, and `destination` + the path relative to that root.
+ * Which files go up and under which keys, with upload-artifact's semantics: one pattern per line, `!` excludes
+ * (the last matching pattern wins), a pattern naming a directory stands for everything under it, hidden files and
+ * directories only with include-hidden-files, symlinks followed (a loop is walked once), the common root of the
+ * search paths, and `destination` + the path relative to that root.
+ * https://github.com/actions/upload-artifact#upload-an-entire-directory
  */
 import { isUtf8 } from 'node:buffer';
+import { type Dirent, realpathSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, matchesGlob, relative, resolve, sep } from 'node:path';
-import * as glob from '@actions/glob';
-import { InputError } from './inputs.ts';
 import { INPUT } from './constants.ts';
 import { describeBytes, escapeText } from './log-line.ts';
+import { SettingError, ref } from './setting-error.ts';
 
 export interface FoundFile {
   file: string;
@@ -22,6 +25,8 @@ export interface FileSearch {
   destination: string;
   includeHiddenFiles: boolean;
   contentType: string | undefined;
+  /** Relative patterns start here. @default process.cwd() */
+  cwd?: string;
   /** Files must resolve inside this dir (symlinks included); the command line passes none. */
   workspace?: string;
   /**
@@ -105,58 +110,150 @@ export function objectKey(destination: string, root: string, file: string): stri
 
 const isInside = (path: string, dir: string): boolean => path === dir || path.startsWith(dir + sep);
 
-/** Whether the patterns (last match wins, `!` excludes, a directory stands for all below it) select `path`. */
-function selected(path: string, patterns: readonly string[]): boolean {
-  let hit = false;
-  for (const raw of patterns) {
-    const negate = raw.startsWith('!');
-    const pattern = resolve(negate ? raw.slice(1) : raw);
-    if (matchesGlob(path, pattern) || matchesGlob(path, `${pattern}/**`)) hit = !negate;
+/** One line of `path`, resolved: where its search starts and what it matches. */
+interface Pattern {
+  given: string;
+  negate: boolean;
+  /** Absolute, with every segment's leading dot mapped (see {@link dotless}). */
+  glob: string;
+  /** The literal directory (or file) the search starts from. */
+  root: string;
+}
+
+const MAGIC = /[*?[\]{}()!+@]/;
+/** Stands for a leading dot: `matchesGlob` never lets a wildcard match a dot-name, and hidden ones are wanted. */
+const DOT = '\uE000';
+
+/** Each segment's leading `.` mapped to a private-use character, so `*` and `**` match dot-names too. */
+function dotless(path: string): string {
+  return path
+    .split(sep)
+    .map((s) => (s.startsWith('.') && s !== '.' && s !== '..' ? DOT + s.slice(1) : s))
+    .join(sep);
+}
+
+function parsePattern(line: string, cwd: string): Pattern {
+  const negate = line.startsWith('!');
+  const given = negate ? line.slice(1).trim() : line;
+  const body = given.replace(/^(\.\/)+/, '');
+  if (body.split('/').some((s) => s === '.' || s === '..') || body === '' || body === '.') {
+    throw new SettingError(
+      INPUT.path,
+      `${ref(INPUT.path, true)}: got \`${escapeText(line)}\`; allowed patterns without \`.\` or \`..\` segments, written from the ${cwd === process.cwd() ? 'current directory' : 'workspace'} down (e.g. \`out/**\`)`,
+      { value: line, allowed: 'patterns without `.` or `..` segments' },
+    );
   }
-  return hit;
+  const absolute = resolve(cwd, body);
+  const segments = absolute.split(sep);
+  const firstMagic = segments.findIndex((s) => MAGIC.test(s));
+  const root = firstMagic < 0 ? absolute : segments.slice(0, firstMagic).join(sep) || sep;
+  return { given: line, negate, glob: dotless(absolute), root };
+}
+
+/** Whether `pattern` (or, naming a directory, everything under it) matches the dot-mapped `path`. */
+function matches(path: string, pattern: Pattern): boolean {
+  return matchesGlob(path, pattern.glob) || matchesGlob(path, `${pattern.glob}${sep}**`);
+}
+
+/** The last matching pattern decides, as in @actions/glob; undefined when no pattern matches. */
+function decide(path: string, patterns: readonly Pattern[]): Pattern | undefined {
+  let last: Pattern | undefined;
+  for (const p of patterns) if (matches(path, p)) last = p;
+  return last;
+}
+
+interface Walk {
+  files: string[];
+  undecodable: string[];
 }
 
 /**
- * Names under the search roots that are not UTF-8, as `dir/bad\xffname`: the glob reads names as text and
- * drops them without a word, and an object key must be UTF-8. Names are read as bytes; only those the patterns
- * would select count (matched with the undecodable bytes as U+FFFD).
+ * Every file under the roots: hidden names left out unless asked for, symlinks followed (a directory already
+ * on the way down is not entered again), names that are not UTF-8 collected by their bytes.
  */
-async function undecodableNames(roots: readonly string[], search: FileSearch): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (dir: Buffer): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' }).catch(() => []);
+async function walk(
+  roots: readonly string[],
+  includeHidden: boolean,
+  patterns: readonly Pattern[],
+): Promise<Walk> {
+  const out: Walk = { files: [], undecodable: [] };
+  const seen = new Set<string>();
+  const visit = async (path: string, ancestors: ReadonlySet<string>): Promise<void> => {
+    const info = await stat(path).catch(() => undefined);
+    if (!info) return;
+    if (info.isFile()) {
+      if (!seen.has(path)) {
+        seen.add(path);
+        out.files.push(path);
+      }
+      return;
+    }
+    if (!info.isDirectory()) return;
+    const real = await realpath(path).catch(() => path);
+    if (ancestors.has(real)) return;
+    const below = new Set(ancestors).add(real);
+    let entries: Dirent<Buffer>[];
+    try {
+      entries = await readdir(Buffer.from(path), { withFileTypes: true, encoding: 'buffer' });
+    } catch {
+      return;
+    }
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const entry of entries) {
       const name = entry.name;
-      if (!search.includeHiddenFiles && name[0] === 0x2e) continue;
-      const path = Buffer.concat([dir, Buffer.from(sep), name]);
+      if (!includeHidden && name[0] === 0x2e) continue;
       if (!isUtf8(name)) {
-        if (selected(path.toString(), search.patterns)) found.push(describeBytes(path));
-      } else if (entry.isDirectory()) await walk(path);
+        const bytes = Buffer.concat([Buffer.from(path + sep), name]);
+        const shown = bytes.toString();
+        if (decide(dotless(shown), patterns)?.negate === false) out.undecodable.push(describeBytes(bytes));
+        continue;
+      }
+      await visit(path + sep + name.toString(), below);
     }
   };
-  for (const root of roots) {
-    if ((await stat(root).catch(() => undefined))?.isDirectory()) await walk(Buffer.from(root));
-  }
-  return found;
+  for (const root of roots) await visit(root, new Set());
+  return out;
+}
+
+/** Search roots without those inside another one (each file is walked once). */
+function outermost(roots: readonly string[]): string[] {
+  const sorted = [...new Set(roots)].sort();
+  return sorted.filter((r) => !sorted.some((o) => o !== r && isInside(r, o)));
 }
 
 /** Find the files; empty when nothing matches (the caller applies `if-no-files-found`). */
 export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
-  const globber = await glob.create(search.patterns.join('\n'), {
-    followSymbolicLinks: true,
-    implicitDescendants: true,
-    matchDirectories: false,
-    excludeHiddenFiles: !search.includeHiddenFiles,
-  });
-  const searchPaths = globber.getSearchPaths();
-  const undecodable = await undecodableNames(searchPaths, search);
-  if (undecodable.length > 0) {
-    throw new InputError(
+  const cwd = search.cwd ?? process.cwd();
+  const patterns = search.patterns.map((p) => parsePattern(p, cwd));
+  const includes = patterns.filter((p) => !p.negate);
+  const searchPaths = outermost(includes.map((p) => p.root));
+  const found = await walk(searchPaths, search.includeHiddenFiles, patterns);
+  if (found.undecodable.length > 0) {
+    const bad = found.undecodable;
+    throw new SettingError(
       INPUT.path,
-      `input \`path\`: ${undecodable.length} file name(s) are not valid UTF-8 and cannot become object keys: ${undecodable.slice(0, 20).join(', ')}${undecodable.length > 20 ? `, and ${undecodable.length - 20} more` : ''}; allowed UTF-8 names: rename them (e.g. \`convmv -f latin1 -t utf8\`) or exclude them with a \`!\` pattern`,
+      `${ref(INPUT.path, true)}: ${bad.length} file name(s) are not valid UTF-8 and cannot become object keys: ${bad.slice(0, 20).join(', ')}${bad.length > 20 ? `, and ${bad.length - 20} more` : ''}; allowed UTF-8 names: rename them (e.g. \`convmv -f latin1 -t utf8\`) or exclude them with a \`!\` pattern`,
+      { allowed: 'UTF-8 names' },
     );
   }
-  let matched = (await globber.glob()).sort();
+  const hits = new Set<Pattern>();
+  let matched: string[] = [];
+  for (const file of found.files) {
+    const mapped = dotless(file);
+    for (const p of includes) if (!hits.has(p) && matches(mapped, p)) hits.add(p);
+    if (decide(mapped, patterns)?.negate === false) matched.push(file);
+  }
+  matched.sort();
+  const idle = includes.filter((p) => !hits.has(p));
+  // a line that matches nothing beside lines that do is a typo or a stray word (`--overwrite false`), and it
+  // moves the common root: refused rather than dropped in silence
+  if (idle.length > 0 && idle.length < includes.length) {
+    throw new SettingError(
+      INPUT.path,
+      `${ref(INPUT.path, true)}: ${idle.map((p) => `\`${escapeText(p.given)}\``).join(', ')} matched no file while other patterns did; allowed patterns that each match at least one file (remove or fix the line)`,
+      { value: idle.map((p) => p.given).join('\n'), allowed: 'patterns that each match a file' },
+    );
+  }
   if (search.checkpointDir !== undefined) matched = await withoutCheckpoints(matched, searchPaths, search);
   if (matched.length === 0) return [];
   const given = search.workspace;
@@ -164,33 +261,35 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   // a single search path that is a file roots at its directory, as upload-artifact does
   let root = commonRoot(searchPaths);
   if (searchPaths.length === 1 && (await stat(searchPaths[0]!)).isFile()) root = dirname(searchPaths[0]!);
-  if (matched.some((f) => !resolve(f).startsWith(root + sep)))
-    root = commonRoot(matched.map((f) => dirname(f)));
+  if (matched.some((f) => !f.startsWith(root + sep))) root = commonRoot(matched.map((f) => dirname(f)));
 
   const files: FoundFile[] = [];
   const byKey = new Map<string, string>();
   for (const file of matched) {
-    const real = await realpath(file);
-    if (workspace !== undefined && real !== workspace && !real.startsWith(workspace + sep)) {
-      throw new InputError(
+    const real = realpathSync(file);
+    if (workspace !== undefined && !isInside(real, workspace)) {
+      throw new SettingError(
         INPUT.path,
-        `input \`path\`: ${escapeText(file)} resolves to ${escapeText(real)}, outside the workspace ${workspace}; only files inside the workspace are uploaded`,
+        `${ref(INPUT.path, true)}: ${escapeText(file)} resolves to ${escapeText(real)}, outside the workspace ${workspace}; only files inside the workspace are uploaded`,
+        { value: file, allowed: 'files inside the workspace' },
       );
     }
     const info = await stat(real);
     if (!info.isFile()) continue;
     const key = objectKey(search.destination, root, file);
     if (Buffer.byteLength(key) > 1023) {
-      throw new InputError(
+      throw new SettingError(
         INPUT.destination,
         `the object key for ${escapeText(file)} is ${Buffer.byteLength(key)} bytes; OSS allows at most 1023`,
+        { value: key, allowed: 'keys of at most 1023 bytes' },
       );
     }
     const other = byKey.get(key);
     if (other !== undefined) {
-      throw new InputError(
+      throw new SettingError(
         INPUT.path,
-        `input \`path\`: ${escapeText(other)} and ${escapeText(file)} both map to the key \`${escapeText(key)}\`; narrow the patterns`,
+        `${ref(INPUT.path, true)}: ${escapeText(other)} and ${escapeText(file)} both map to the key \`${escapeText(key)}\`; narrow the patterns`,
+        { value: key, allowed: 'one file per key' },
       );
     }
     byKey.set(key, file);
@@ -205,13 +304,14 @@ async function withoutCheckpoints(
   searchPaths: readonly string[],
   search: FileSearch,
 ): Promise<string[]> {
-  const given = resolve(search.checkpointDir!);
+  const given = resolve(search.cwd ?? process.cwd(), search.checkpointDir!);
   const dirs = [...new Set([given, await realpath(given).catch(() => given)])];
   const holder = searchPaths.find((p) => dirs.some((d) => isInside(resolve(p), d)));
   if (holder !== undefined) {
-    throw new InputError(
+    throw new SettingError(
       INPUT.checkpointDir,
-      `input \`checkpoint-dir\`: got \`${escapeText(search.checkpointDir!)}\`, which holds the files to upload (${escapeText(holder)}); allowed a directory outside them, such as the default under RUNNER_TEMP`,
+      `${ref(INPUT.checkpointDir, true)}: got \`${escapeText(search.checkpointDir!)}\`, which holds the files to upload (${escapeText(holder)}); allowed a directory outside them, such as the default under RUNNER_TEMP`,
+      { value: search.checkpointDir!, allowed: 'a directory outside the files to upload' },
     );
   }
   const kept: string[] = [];

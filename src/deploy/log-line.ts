@@ -5,9 +5,13 @@
  * https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands
  */
 
-/** Control characters and the Unicode line breaks, shown as escapes so a value stays on one visible line. */
+/**
+ * Control characters, the Unicode line breaks and the bidirectional controls, shown as escapes so a value stays
+ * on one visible line and reads in the order it is stored (a right-to-left override would show
+ * `invoice\u202etxt.exe` as `invoiceexe.txt`: https://trojansource.codes/).
+ */
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
-const UNPRINTABLE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
+const UNPRINTABLE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 function escapeChar(c: string): string {
   if (c === '\n') return '\\n';

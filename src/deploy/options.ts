@@ -2,10 +2,10 @@
 import type { UploadFilesOptions, UploadItem } from '../engine/index.ts';
 import type { Credentials, CredentialsProvider, OssClientOptions } from '../oss/index.ts';
 import type { FoundFile } from './files.ts';
-import type { ActionInputs } from './inputs.ts';
+import type { DeploySettings } from './settings.ts';
 
 export function clientOptions(
-  inputs: ActionInputs,
+  inputs: DeploySettings,
   credentials: Credentials | CredentialsProvider,
 ): OssClientOptions {
   return {
@@ -15,7 +15,8 @@ export function clientOptions(
     cname: inputs.cname,
     internal: inputs.internal,
     signatureVersion: inputs.signatureVersion,
-    connections: inputs.threadNum,
+    // one socket per request in flight: small requests are bound by the round trip, not the bandwidth
+    connections: inputs.maxInFlight,
   };
 }
 
@@ -24,7 +25,7 @@ export function uploadItems(files: readonly FoundFile[]): UploadItem[] {
 }
 
 export function uploadSettings(
-  inputs: ActionInputs,
+  inputs: DeploySettings,
   checkpointDir: string,
 ): Pick<
   UploadFilesOptions,

@@ -1,5 +1,5 @@
-/** What a person sees: throttled progress lines, a final table, the job summary and the step outputs. */
-import * as core from '@actions/core';
+/** What a person sees: throttled progress lines, one line per file, the summary and the outputs. */
+import { relative } from 'node:path';
 import type { ProgressEvent, UploadOutcome, UploadResult } from '../engine/index.ts';
 import type { CleanupResult } from './cleanup.ts';
 import { OUTPUT } from './constants.ts';
@@ -17,10 +17,10 @@ export class ProgressReporter {
   private readonly now: () => number;
   private readonly write: (line: string) => void;
 
-  constructor(opts: { intervalMs?: number; now?: () => number; write?: (line: string) => void } = {}) {
+  constructor(opts: { intervalMs?: number; now?: () => number; write: (line: string) => void }) {
     this.intervalMs = opts.intervalMs ?? 5000;
     this.now = opts.now ?? Date.now;
-    this.write = opts.write ?? ((line) => core.info(line));
+    this.write = opts.write;
   }
 
   readonly onProgress = (e: ProgressEvent): void => {
@@ -126,18 +126,20 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
   return [fmt(head), ...rows.map(fmt)].join('\n');
 }
 
-/** Outputs of the step. */
-export function writeOutputs(t: Totals, cleanup: CleanupResult): void {
-  core.setOutput(OUTPUT.uploadedCount, t.uploaded);
-  core.setOutput(OUTPUT.skippedCount, t.skipped);
-  core.setOutput(OUTPUT.updatedCount, t.updated);
-  core.setOutput(OUTPUT.bytesUploaded, t.bytesUploaded);
-  core.setOutput(OUTPUT.bytesResumed, t.bytesResumed);
-  core.setOutput(OUTPUT.keys, JSON.stringify(t.keys));
-  core.setOutput(OUTPUT.urls, JSON.stringify(t.urls));
-  core.setOutput(OUTPUT.deletedCount, cleanup.deleted);
-  core.setOutput(OUTPUT.orphans, JSON.stringify(cleanup.orphans));
-  core.setOutput(OUTPUT.abortedUploads, cleanup.aborted);
+/** The step outputs (the command line prints the same facts). */
+export function outputValues(t: Totals, cleanup: CleanupResult): Record<string, string> {
+  return {
+    [OUTPUT.uploadedCount]: String(t.uploaded),
+    [OUTPUT.skippedCount]: String(t.skipped),
+    [OUTPUT.updatedCount]: String(t.updated),
+    [OUTPUT.bytesUploaded]: String(t.bytesUploaded),
+    [OUTPUT.bytesResumed]: String(t.bytesResumed),
+    [OUTPUT.keys]: JSON.stringify(t.keys),
+    [OUTPUT.urls]: JSON.stringify(t.urls),
+    [OUTPUT.deletedCount]: String(cleanup.deleted),
+    [OUTPUT.orphans]: JSON.stringify(cleanup.orphans),
+    [OUTPUT.abortedUploads]: String(cleanup.aborted),
+  };
 }
 
 /** What the cleanup did (or, with dry-run, would do), for the job summary. */
@@ -161,52 +163,78 @@ export function cleanupLines(c: CleanupResult): string[] {
   return lines;
 }
 
-/** The job summary: a table of file, key, size, time, resumed. */
-export async function writeSummary(
-  outcomes: readonly UploadOutcome[],
-  t: Totals,
-  cleanup: CleanupResult,
-): Promise<void> {
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  const rows = outcomes.map((o) =>
-    (o.ok
-      ? [
-          o.item.file,
-          o.result.key,
-          formatBytes(o.result.size),
-          `${o.result.seconds.toFixed(1)}s`,
-          formatBytes(o.result.bytesResumed),
-        ]
-      : [o.item.file, o.item.key, '', '', 'failed']
-    ).map(htmlText),
+/** Rows in the summary; the rest are counted. 300 rows stay far under GitHub's 1 MiB summary limit. */
+export const SUMMARY_ROWS = 300;
+
+export interface SummaryFacts {
+  bucket: string;
+  destination: string;
+  /** File paths are shown relative to this. */
+  cwd: string;
+  dryRun: boolean;
+  rows: readonly SummaryRow[];
+  totals: Totals;
+  cleanup: CleanupResult;
+  /** Why the run stopped early, when it did. */
+  stopped?: string | undefined;
+}
+
+export interface SummaryRow {
+  file: string;
+  key: string;
+  size: number;
+  result: string;
+  seconds?: number | undefined;
+  resumed?: number | undefined;
+}
+
+/**
+ * The job summary as HTML: where the objects went, the totals, a table of at most {@link SUMMARY_ROWS} rows
+ * (failures first) with every cell escaped and closed, and what the cleanup did.
+ */
+export function summaryHtml(f: SummaryFacts): string {
+  const t = f.totals;
+  const where = `oss://${f.bucket}/${f.destination}`;
+  const head = ['File', 'Key', 'Size', 'Result', 'Time', 'Resumed'];
+  const failedFirst = [...f.rows].sort(
+    (a, b) => Number(b.result === 'failed') - Number(a.result === 'failed'),
   );
-  const summary = core.summary
-    .addHeading('OSS upload', 3)
-    .addRaw(
-      `${t.uploaded} uploaded (${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed from checkpoints)${t.skipped ? `, ${t.skipped} unchanged` : ''}${t.updated ? `, ${t.updated} with headers updated` : ''}${t.failed ? `, ${t.failed} failed` : ''}`,
-      true,
-    )
-    .addTable([
-      [
-        { data: 'File', header: true },
-        { data: 'Key', header: true },
-        { data: 'Size', header: true },
-        { data: 'Time', header: true },
-        { data: 'Resumed', header: true },
-      ],
-      ...rows,
-    ]);
-  const lines = cleanupLines(cleanup);
-  if (lines.length > 0) summary.addList(lines);
-  await summary.write();
+  const shown = failedFirst.slice(0, SUMMARY_ROWS);
+  const cell = (tag: 'td' | 'th', text: string): string => `<${tag}>${htmlText(text)}</${tag}>`;
+  const row = (r: SummaryRow): string =>
+    `<tr>${[
+      relative(f.cwd, r.file) || r.file,
+      r.key,
+      formatBytes(r.size),
+      r.result,
+      r.seconds === undefined ? '' : `${r.seconds.toFixed(1)}s`,
+      r.resumed ? formatBytes(r.resumed) : '',
+    ]
+      .map((c) => cell('td', c))
+      .join('')}</tr>`;
+  const rest = f.rows.length - shown.length;
+  const lines = [
+    `<h3>${f.dryRun ? 'OSS deploy plan (dry run: nothing changed)' : 'OSS upload'}</h3>`,
+    `<p>${htmlText(`To ${where}: ${totalsText(t, f.dryRun)}`)}</p>`,
+    ...(f.stopped ? [`<p><strong>${htmlText(`Stopped: ${f.stopped}`)}</strong></p>`] : []),
+    `<table><tr>${head.map((h) => cell('th', h)).join('')}</tr>`,
+    ...shown.map(row),
+    '</table>',
+    ...(rest > 0 ? [`<p>${htmlText(`and ${rest} more file(s), counted in the totals above`)}</p>`] : []),
+  ];
+  const cleanup = cleanupLines(f.cleanup);
+  if (cleanup.length > 0) lines.push(`<ul>${cleanup.map((l) => `<li>${htmlText(l)}</li>`).join('')}</ul>`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `3 uploaded, 2 unchanged, 1 failed; 1.0 MiB sent, 0 B resumed` or, dry, `3 would be uploaded, ...` */
+export function totalsText(t: Totals, dryRun: boolean): string {
+  if (dryRun)
+    return `${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged`;
+  return `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed`;
 }
 
 /** The summary is HTML: a file named `<img src=x>` is shown, never rendered. */
 function htmlText(text: string): string {
   return escapeText(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** One line a person can act on: the OSS code, EC and request id come from the error's own message. */
-export function describeError(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

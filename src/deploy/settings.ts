@@ -1,9 +1,9 @@
 /**
- * Reads and validates every input into one typed object before any work starts. A bad value throws an
- * InputError naming the input, the value and what is allowed; secrets are masked as soon as they are read.
+ * Reads and validates every setting into one typed value before any work starts. A bad value throws a
+ * SettingError naming the setting, the value and what is allowed; secrets are masked as soon as they are read.
+ * The names are the action's inputs; the command line maps its options onto them.
  */
 import { join } from 'node:path';
-import * as core from '@actions/core';
 import { MAX_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES } from '../engine/index.ts';
 import {
   EndpointError,
@@ -17,7 +17,10 @@ import {
 import {
   ACLS,
   ALLOWED_EXTRA_HEADERS,
+  DEFAULTS,
   DEFAULT_OIDC_AUDIENCE,
+  MAX_IN_FLIGHT,
+  MAX_THREAD_NUM,
   IF_NO_FILES_FOUND,
   MIN_STALE_AGE_MS,
   INPUT,
@@ -28,18 +31,10 @@ import {
 import { formatDuration, parseDuration } from './duration.ts';
 import { credentialProblem, encodeContentDisposition, headerValueProblem, isToken } from './header-values.ts';
 import { escapeText } from './log-line.ts';
+import { SettingError, ref } from './setting-error.ts';
 import { parseSize } from './size.ts';
 
-export class InputError extends Error {
-  readonly input: string;
-  constructor(input: string, message: string) {
-    super(message);
-    this.name = 'InputError';
-    this.input = input;
-  }
-}
-
-export interface ActionInputs {
+export interface DeploySettings {
   patterns: string[];
   bucket: string;
   region: string | undefined;
@@ -47,7 +42,10 @@ export interface ActionInputs {
   cname: boolean;
   internal: boolean;
   destination: string;
+  /** Parts of one big file in flight at once. */
   threadNum: number;
+  /** Requests in flight at once across all files (HEADs, small PUTs, parts, deletes). */
+  maxInFlight: number;
   partSize: number | 'auto';
   enableCheckpoint: boolean;
   skipUnchanged: boolean;
@@ -85,33 +83,35 @@ export interface OidcAuth {
   stsEndpoint: string | undefined;
 }
 
-/** Where inputs and environment come from; the runner's by default, plain maps in tests and the CLI. */
+/** Where settings and environment come from: the runner's inputs, the command line's options, a map in tests. */
 export interface InputSource {
   get(name: string): string;
   env: Record<string, string | undefined>;
+  /** Keeps a secret out of every line written from now on. */
   mask(secret: string): void;
 }
 
-export const runnerInputs: InputSource = {
-  get: (name) => core.getInput(name),
-  env: process.env,
-  mask: (secret) => core.setSecret(secret),
-};
-
-export const MAX_THREAD_NUM = 64;
-
 function fail(input: string, value: string, allowed: string): never {
-  throw new InputError(input, `input \`${input}\`: got \`${escapeText(value)}\`; allowed ${allowed}`);
+  throw new SettingError(input, `${ref(input, true)}: got \`${escapeText(value)}\`; allowed ${allowed}`, {
+    value,
+    allowed,
+  });
 }
 
-/** The protocol layer says `bucket: got ...`; here that is `input \`bucket\`: got ...` like every other input. */
-function asInputMessage(message: string): string {
-  return message.replace(/^([a-z-]+):/, 'input `$1`:');
+/** A free-form refusal of `input`; `text` names settings with {@link ref}. */
+function refuse(input: string, text: string, allowed?: string): never {
+  throw new SettingError(input, text, allowed === undefined ? {} : { allowed });
 }
 
-function bool(src: InputSource, input: string, fallback: boolean): boolean {
+/** The protocol layer says `bucket: got ...`; here the subject is the setting, in each front end's name. */
+function fromProtocol(input: string, message: string): never {
+  const allowed = /; allowed (.*)$/s.exec(message)?.[1];
+  return refuse(input, message.replace(/^([a-z-]+):/, `${ref(input, true)}:`), allowed);
+}
+
+function bool(src: InputSource, input: keyof typeof DEFAULTS): boolean {
   const raw = src.get(input).trim();
-  if (raw === '') return fallback;
+  if (raw === '') return DEFAULTS[input] === 'true';
   if (/^(true|yes|on|1)$/i.test(raw)) return true;
   if (/^(false|no|off|0)$/i.test(raw)) return false;
   return fail(input, raw, '`true` or `false`');
@@ -140,12 +140,12 @@ export function parsePartSize(raw: string, input: string = INPUT.partSize): numb
   return bytes;
 }
 
-export function parseThreadNum(raw: string, input: string = INPUT.threadNum): number {
+/** A whole number from 1 to `max`; `fallback` when empty. */
+export function parseCount(raw: string, input: string, fallback: number, max: number): number {
   const text = raw.trim();
-  if (text === '') return 4;
+  if (text === '') return fallback;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > MAX_THREAD_NUM)
-    return fail(input, text, `a whole number from 1 to ${MAX_THREAD_NUM}`);
+  if (!/^\d+$/.test(text) || n < 1 || n > max) return fail(input, text, `a whole number from 1 to ${max}`);
   return n;
 }
 
@@ -156,23 +156,63 @@ interface GivenHeader {
   where: string;
 }
 
+/**
+ * The member names of a JSON object's top level, in order and with repeats: JSON.parse keeps only the last of
+ * two equal names, so a repeat would be lost without a word. `text` is known to be a valid JSON object.
+ */
+export function topLevelMemberNames(text: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const literal = text.slice(i, j + 1);
+      i = j + 1;
+      while (/\s/.test(text[i] ?? '')) i++;
+      if (depth === 1 && text[i] === ':') names.push(JSON.parse(literal) as string);
+      continue;
+    }
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    i++;
+  }
+  return names;
+}
+
 function headerLines(text: string): GivenHeader[] {
+  const jsonAllowed = 'a JSON object of strings or `Name: value` lines';
   if (text.startsWith('{')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (e) {
-      return fail(
-        INPUT.headers,
-        text,
-        `a JSON object of strings or \`Name: value\` lines (${(e as Error).message})`,
-      );
+      return fail(INPUT.headers, text, `${jsonAllowed} (${(e as Error).message})`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return fail(INPUT.headers, text, 'a JSON object of strings or `Name: value` lines');
+      return fail(INPUT.headers, text, jsonAllowed);
+    }
+    const names = topLevelMemberNames(text);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) {
+      refuse(
+        INPUT.headers,
+        `${ref(INPUT.headers, true)}: the member \`${escapeText(JSON.stringify(twice))}\` is given twice (JSON keeps only the last); allowed each header once`,
+        'each header once',
+      );
     }
     return Object.entries(parsed).map(([name, v]) => {
-      const value = typeof v === 'string' ? v : JSON.stringify(v);
+      // a number or a boolean reads as the text it is; null, objects and arrays are a template gone wrong
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        refuse(
+          INPUT.headers,
+          `${ref(INPUT.headers, true)}: the member \`${escapeText(JSON.stringify(name))}\` is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object'}; allowed ${jsonAllowed} (numbers and booleans are read as text)`,
+          jsonAllowed,
+        );
+      }
+      const value = String(v);
       return {
         name,
         value,
@@ -214,9 +254,10 @@ function extraHeaders(raw: string): Record<string, string> {
     }
     const earlier = seen.get(lower);
     if (earlier) {
-      throw new InputError(
+      refuse(
         INPUT.headers,
-        `input \`headers\`: ${earlier.where} and ${given.where} both set \`${lower}\`; allowed each header once`,
+        `${ref(INPUT.headers, true)}: ${earlier.where} and ${given.where} both set \`${lower}\`; allowed each header once`,
+        'each header once',
       );
     }
     seen.set(lower, given);
@@ -235,7 +276,7 @@ function checkHeaderValues(headers: Record<string, string>): void {
     const problem = headerValueProblem(name, value);
     if (problem) {
       const input = inputOf[name] ?? INPUT.headers;
-      throw new InputError(input, `input \`${input}\`: ${problem}`);
+      refuse(input, `${ref(input, true)}: ${problem}`, 'visible ASCII, spaces and tabs');
     }
   }
 }
@@ -254,14 +295,14 @@ function refuseUserInfo(src: InputSource, endpoint: string | undefined): void {
   fail(
     INPUT.endpoint,
     `${m[1] ?? ''}***@${endpoint.slice(m[0].length)}`,
-    'a host or URL without a user name or password (the keys go in `access-key-id` and `access-key-secret` or the environment)',
+    `a host or URL without a user name or password (the keys go in ${ref(INPUT.accessKeyId)} and ${ref(INPUT.accessKeySecret)} or the environment)`,
   );
 }
 
 function keyAuth(src: InputSource): KeyAuth {
   const pick = (input: string, ...vars: string[]): { value: string; from: string } | undefined => {
     const given = src.get(input).trim();
-    if (given) return { value: given, from: `input \`${input}\`` };
+    if (given) return { value: given, from: ref(input, true) };
     for (const v of vars) {
       const value = src.env[v]?.trim();
       if (value) return { value, from: v };
@@ -274,21 +315,21 @@ function keyAuth(src: InputSource): KeyAuth {
   // mask before anything else can print them, including the errors below
   if (secret) src.mask(secret.value);
   if (token) src.mask(token.value);
-  const where = (input: string, vars: string) => `input \`${input}\` or ${vars}`;
+  const where = (input: string, vars: string) => `${ref(input, true)} or ${vars}`;
   if (!id && !secret) {
-    throw new InputError(
+    refuse(
       INPUT.accessKeyId,
       `credentials missing: set ${where(INPUT.accessKeyId, 'OSS_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_ID')} and ${where(INPUT.accessKeySecret, 'OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET')}`,
     );
   }
   if (!id) {
-    throw new InputError(
+    refuse(
       INPUT.accessKeyId,
       `access key id missing (the secret came from ${secret!.from}): set ${where(INPUT.accessKeyId, 'OSS_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_ID')}`,
     );
   }
   if (!secret) {
-    throw new InputError(
+    refuse(
       INPUT.accessKeySecret,
       `access key secret missing (the id came from ${id.from}): set ${where(INPUT.accessKeySecret, 'OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET')}`,
     );
@@ -299,7 +340,7 @@ function keyAuth(src: InputSource): KeyAuth {
     [INPUT.securityToken, token],
   ] as const) {
     const problem = given && credentialProblem(given.value);
-    if (problem) throw new InputError(input, `${given.from}: ${problem}`);
+    if (problem) refuse(input, `${given.from}: ${problem}`, 'visible ASCII only');
   }
   return {
     kind: 'keys',
@@ -315,16 +356,16 @@ function oidcAuth(src: InputSource): OidcAuth | undefined {
   const providerArn = src.get(INPUT.oidcProviderArn).trim();
   if (!roleArn && !providerArn) return undefined;
   if (!roleArn)
-    throw new InputError(
+    refuse(
       INPUT.roleArn,
-      'input `role-arn`: missing; `oidc-provider-arn` is set, and OIDC sign-in also needs the RAM role to assume, e.g. `acs:ram::123456789012:role/deploy`',
+      `${ref(INPUT.roleArn, true)}: missing; ${ref(INPUT.oidcProviderArn)} is set, and OIDC sign-in also needs the RAM role to assume, e.g. \`acs:ram::123456789012:role/deploy\``,
     );
   if (!/^acs:ram::\d+:role\/\S+$/.test(roleArn))
     fail(INPUT.roleArn, roleArn, 'a RAM role ARN such as `acs:ram::123456789012:role/deploy`');
   if (!providerArn)
-    throw new InputError(
+    refuse(
       INPUT.oidcProviderArn,
-      'input `oidc-provider-arn`: missing; `role-arn` is set, and OIDC sign-in also needs the OIDC identity provider, e.g. `acs:ram::123456789012:oidc-provider/github`',
+      `${ref(INPUT.oidcProviderArn, true)}: missing; ${ref(INPUT.roleArn)} is set, and OIDC sign-in also needs the OIDC identity provider, e.g. \`acs:ram::123456789012:oidc-provider/github\``,
     );
   if (!/^acs:ram::\d+:oidc-provider\/\S+$/.test(providerArn))
     fail(
@@ -335,9 +376,10 @@ function oidcAuth(src: InputSource): OidcAuth | undefined {
   for (const input of [INPUT.accessKeyId, INPUT.accessKeySecret, INPUT.securityToken]) {
     if (src.get(input).trim()) {
       // never echo a secret, not even in the error that refuses it
-      throw new InputError(
+      refuse(
         input,
-        `input \`${input}\`: set, and so is \`role-arn\`; allowed one way to sign in: remove the AccessKey inputs to use OIDC, or \`role-arn\` and \`oidc-provider-arn\` to use the keys`,
+        `${ref(input, true)}: set, and so is ${ref(INPUT.roleArn)}; allowed one way to sign in: remove the AccessKey inputs to use OIDC, or ${ref(INPUT.roleArn)} and ${ref(INPUT.oidcProviderArn)} to use the keys`,
+        'one way to sign in',
       );
     }
   }
@@ -345,7 +387,7 @@ function oidcAuth(src: InputSource): OidcAuth | undefined {
   const sessionName = src.get(INPUT.roleSessionName).trim() || `github-actions-${runId}`;
   if (!ROLE_SESSION_NAME.test(sessionName))
     fail(INPUT.roleSessionName, sessionName, '2-64 letters, digits and `.@-_`');
-  const rawDuration = src.get(INPUT.roleDuration).trim() || '1h';
+  const rawDuration = src.get(INPUT.roleDuration).trim() || DEFAULTS[INPUT.roleDuration];
   const ms = parseDuration(rawDuration);
   const seconds = ms === undefined ? NaN : ms / 1000;
   if (
@@ -389,8 +431,8 @@ function staleAge(src: InputSource): number | undefined {
   return ms;
 }
 
-/** Parse every input; throws {@link InputError} at the first bad one. */
-export function readInputs(src: InputSource = runnerInputs): ActionInputs {
+/** Parse every setting; throws {@link SettingError} at the first bad one. */
+export function readSettings(src: InputSource): DeploySettings {
   const auth = oidcAuth(src) ?? keyAuth(src);
   const patterns = src
     .get(INPUT.path)
@@ -398,25 +440,24 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   if (patterns.length === 0)
-    throw new InputError(INPUT.path, 'input `path`: missing; give one or more glob patterns, one per line');
+    refuse(INPUT.path, `${ref(INPUT.path, true)}: missing; give one or more glob patterns, one per line`);
   const bucket = src.get(INPUT.bucket).trim();
-  if (!bucket) throw new InputError(INPUT.bucket, 'input `bucket`: missing; give the name of the OSS bucket');
+  if (!bucket) refuse(INPUT.bucket, `${ref(INPUT.bucket, true)}: missing; give the name of the OSS bucket`);
   try {
     validateBucket(bucket);
   } catch (e) {
-    throw new InputError(INPUT.bucket, asInputMessage((e as Error).message));
+    fromProtocol(INPUT.bucket, (e as Error).message);
   }
   const region = src.get(INPUT.region).trim() || undefined;
   const endpoint = src.get(INPUT.endpoint).trim() || undefined;
   refuseUserInfo(src, endpoint);
-  const cname = bool(src, INPUT.cname, false);
-  const internal = bool(src, INPUT.internal, false);
+  const cname = bool(src, INPUT.cname);
+  const internal = bool(src, INPUT.internal);
   try {
     resolveEndpoint({ region, endpoint, cname, internal });
   } catch (e) {
     if (!(e instanceof EndpointError)) throw e;
-    const input = e.message.startsWith('region') ? INPUT.region : INPUT.endpoint;
-    throw new InputError(input, asInputMessage(e.message));
+    fromProtocol(e.message.startsWith('region') ? INPUT.region : INPUT.endpoint, e.message);
   }
   const rawDestination = src.get(INPUT.destination).trim();
   // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -436,7 +477,7 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
   if (acl) headers['x-oss-object-acl'] = acl;
   const storageClass = oneOf(src, INPUT.storageClass, STORAGE_CLASSES, undefined);
   if (storageClass) headers['x-oss-storage-class'] = storageClass;
-  const overwrite = bool(src, INPUT.overwrite, true);
+  const overwrite = bool(src, INPUT.overwrite);
   if (!overwrite) headers['x-oss-forbid-overwrite'] = 'true';
   const contentType = src.get(INPUT.contentType).trim() || undefined;
   if (contentType !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(contentType)) {
@@ -447,16 +488,17 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     );
   }
   checkHeaderValues({ ...headers, ...(contentType === undefined ? {} : { 'content-type': contentType }) });
-  const deleteOrphans = bool(src, INPUT.deleteOrphans, false);
-  const force = bool(src, INPUT.deleteOrphansForce, false);
+  const deleteOrphans = bool(src, INPUT.deleteOrphans);
+  const force = bool(src, INPUT.deleteOrphansForce);
   if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
-    throw new InputError(
+    refuse(
       INPUT.deleteOrphans,
-      `input \`delete-orphans\`: refusing to delete across the whole bucket \`${bucket}\`: \`destination\` is empty; allowed with a \`destination\` prefix (only keys under it are candidates), or add \`delete-orphans-force: true\` to delete every object in the bucket that this deploy does not contain`,
+      `${ref(INPUT.deleteOrphans, true)}: refusing to delete across the whole bucket \`${bucket}\`: ${ref(INPUT.destination)} is empty; allowed with a ${ref(INPUT.destination)} prefix (only keys under it are candidates), or add \`delete-orphans-force: true\` to delete every object in the bucket that this deploy does not contain`,
+      'a destination prefix, or delete-orphans-force',
     );
   }
   const runnerTemp = src.env.RUNNER_TEMP ?? join(process.cwd(), '.tmp');
-  const inputs: ActionInputs = {
+  const inputs: DeploySettings = {
     patterns,
     bucket,
     region,
@@ -464,28 +506,44 @@ export function readInputs(src: InputSource = runnerInputs): ActionInputs {
     cname,
     internal,
     destination,
-    threadNum: parseThreadNum(src.get(INPUT.threadNum)),
+    threadNum: parseCount(
+      src.get(INPUT.threadNum),
+      INPUT.threadNum,
+      Number(DEFAULTS[INPUT.threadNum]),
+      MAX_THREAD_NUM,
+    ),
+    maxInFlight: parseCount(
+      src.get(INPUT.maxInFlight),
+      INPUT.maxInFlight,
+      Number(DEFAULTS[INPUT.maxInFlight]),
+      MAX_IN_FLIGHT,
+    ),
     partSize: parsePartSize(src.get(INPUT.partSize)),
-    enableCheckpoint: bool(src, INPUT.enableCheckpoint, true),
-    skipUnchanged: bool(src, INPUT.skipUnchanged, true),
+    enableCheckpoint: bool(src, INPUT.enableCheckpoint),
+    skipUnchanged: bool(src, INPUT.skipUnchanged),
     checkpointDir:
       src.get(INPUT.checkpointDir).trim() || join(runnerTemp, 'oss-resumable-upload', 'checkpoints'),
-    cacheCheckpoints: bool(src, INPUT.cacheCheckpoints, true),
-    signatureVersion: oneOf(src, INPUT.signatureVersion, SIGNATURE_VERSIONS, 'v4')!,
+    cacheCheckpoints: bool(src, INPUT.cacheCheckpoints),
+    signatureVersion: oneOf(
+      src,
+      INPUT.signatureVersion,
+      SIGNATURE_VERSIONS,
+      DEFAULTS[INPUT.signatureVersion],
+    )!,
     auth,
-    ifNoFilesFound: oneOf(src, INPUT.ifNoFilesFound, IF_NO_FILES_FOUND, 'warn')!,
+    ifNoFilesFound: oneOf(src, INPUT.ifNoFilesFound, IF_NO_FILES_FOUND, DEFAULTS[INPUT.ifNoFilesFound])!,
     overwrite,
-    includeHiddenFiles: bool(src, INPUT.includeHiddenFiles, false),
+    includeHiddenFiles: bool(src, INPUT.includeHiddenFiles),
     contentType,
     headers,
     deleteOrphans,
-    dryRun: bool(src, INPUT.dryRun, false),
+    dryRun: bool(src, INPUT.dryRun),
     abortStaleUploadsMs: staleAge(src),
   };
   return inputs;
 }
 
-/** The inputs for the debug log: how the run signs in, never with what. */
-export function describeInputs(inputs: ActionInputs): string {
+/** The settings for the debug log: how the run signs in, never with what. */
+export function describeSettings(inputs: DeploySettings): string {
   return JSON.stringify({ ...inputs, auth: inputs.auth.kind });
 }

@@ -2,16 +2,14 @@
  * Credentials for the client: the AccessKeys from inputs or environment, or OIDC sign-in, where the job's
  * GitHub ID token is exchanged with STS for temporary credentials that are refreshed before they expire.
  */
-import * as core from '@actions/core';
 import {
   type Credentials,
   type CredentialsProvider,
   assumeRoleWithOidc,
   refreshingCredentials,
 } from '../oss/index.ts';
-import type { ActionInputs, OidcAuth } from './inputs.ts';
-import { info, warning } from './log.ts';
-import { describeError } from './report.ts';
+import type { DeploySettings, OidcAuth } from './settings.ts';
+import { describeError } from './describe.ts';
 
 export interface SignInDeps {
   getIdToken: (audience: string) => Promise<string>;
@@ -22,13 +20,6 @@ export interface SignInDeps {
   refreshBeforeMs?: number;
 }
 
-export const runnerSignIn: SignInDeps = {
-  getIdToken: (audience) => core.getIDToken(audience),
-  mask: (secret) => core.setSecret(secret),
-  info,
-  warning,
-};
-
 export class SignInError extends Error {
   constructor(message: string, cause: unknown) {
     super(message, { cause });
@@ -37,8 +28,8 @@ export class SignInError extends Error {
 }
 
 export function credentialsFor(
-  auth: ActionInputs['auth'],
-  deps: SignInDeps = runnerSignIn,
+  auth: DeploySettings['auth'],
+  deps: SignInDeps,
 ): Credentials | CredentialsProvider {
   if (auth.kind === 'keys') {
     const { kind: _kind, ...keys } = auth;

@@ -198,7 +198,7 @@ test('Ctrl-C leaves the upload resumable and the same command continues it', asy
   assert.ok((await readObject(client, 'test-bucket', 'release.tar.gz')).equals(big.data));
 });
 
-test('--delete-orphans --dry-run lists the orphans and deletes none; without --dry-run they go', async (t) => {
+test('--delete-orphans --dry-run uploads and deletes nothing and says what would happen; without --dry-run it happens', async (t) => {
   const server = await startTestServer();
   t.after(() => server.close());
   const client = clientFor(server);
@@ -214,7 +214,8 @@ test('--delete-orphans --dry-run lists the orphans and deletes none; without --d
   const dry = await cli([...args, '--delete-orphans', '--dry-run', '--progress', 'none'], opts);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /dry run: would delete orphan web\/old\.html/);
-  assert.deepEqual(await keys(), ['web/index.html', 'web/old.html']);
+  assert.match(dry.stdout, /dry run: would upload \(new\) web\/index\.html/);
+  assert.deepEqual(await keys(), ['web/old.html'], 'a dry run changes nothing');
 
   const real = await cli([...args, '--delete-orphans', '--progress', 'none'], opts);
   assert.equal(real.code, 0, real.stderr);

@@ -1,7 +1,7 @@
 // Proves durations parse the way the inputs document them and print back the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration } from '../../../src/action/duration.ts';
+import { formatDuration, parseDuration } from '../../src/deploy/duration.ts';
 
 test('units d h m s, combined, or plain seconds; anything else is not a duration', () => {
   assert.equal(parseDuration('24h'), 86_400_000);

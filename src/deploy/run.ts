@@ -1,0 +1,430 @@
+/**
+ * One deploy, plan first: files -> one listing of the destination -> a decision per file -> execute (or, with
+ * dry-run, only report) -> cleanup from the same listing -> a report the front ends turn into outputs, a summary
+ * and an exit code. Knows nothing of GitHub or of a terminal: the front ends bring the log and the credentials.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import {
+  type Limiter,
+  type ProgressEvent,
+  type UploadItem,
+  type UploadOutcome,
+  createLimiter,
+  uploadFiles,
+} from '../engine/index.ts';
+import { type Credentials, type CredentialsProvider, OssClient, isOssError } from '../oss/index.ts';
+import { type CleanupResult, NO_CLEANUP, type ListedObject, cleanUp, destinationPrefix } from './cleanup.ts';
+import { decideOnly } from './compare.ts';
+import { INPUT } from './constants.ts';
+import { describeError } from './describe.ts';
+import { type FoundFile, findFiles } from './files.ts';
+import { FileLedger, finalState } from './ledger.ts';
+import { escapeText } from './log-line.ts';
+import { clientOptions, uploadItems, uploadSettings } from './options.ts';
+import { type SummaryRow, type Totals, resultLine, totals } from './report.ts';
+import { SettingError, ref } from './setting-error.ts';
+import type { DeploySettings } from './settings.ts';
+import { formatBytes } from './size.ts';
+
+/** Where the deploy writes; each line is made safe by the front end. */
+export interface DeployLog {
+  info(line: string): void;
+  warning(line: string): void;
+  /** An error a person must act on (an annotation in the action); at most a few per run. */
+  error(line: string): void;
+  /** Details shown only when asked for (the action's debug log). */
+  debug(line: string): void;
+}
+
+export interface DeployOptions {
+  settings: DeploySettings;
+  credentials: Credentials | CredentialsProvider;
+  /** Relative patterns start here; summary paths are shown relative to it. */
+  cwd: string;
+  /** Files must resolve inside this dir (the action's workspace). */
+  workspace?: string | undefined;
+  /** Absolute. */
+  checkpointDir: string;
+  log: DeployLog;
+  signal?: AbortSignal | undefined;
+  ledger?: FileLedger | undefined;
+  /** The engine; the entries' pending-work guard is tested with one that never settles. */
+  upload?: typeof uploadFiles | undefined;
+  onProgress?: ((e: ProgressEvent) => void) | undefined;
+  onFileDone?: ((o: UploadOutcome) => void) | undefined;
+  /** Called with the files before anything is sent (the action restores checkpoints from its cache here). */
+  onFiles?: ((files: readonly FoundFile[]) => Promise<void> | void) | undefined;
+  /** Called when no file matched; may throw to fail the run. */
+  onNoFiles: (patterns: readonly string[]) => void;
+}
+
+export interface DeployReport {
+  files: FoundFile[];
+  rows: SummaryRow[];
+  totals: Totals;
+  cleanup: CleanupResult;
+  /** One line per failed file. */
+  failures: string[];
+  /** Set when an error no retry can fix stopped the run: what happened and what to check. */
+  fatal?: string | undefined;
+  dryRun: boolean;
+  /** Requests were not sent for these files (the run stopped first). */
+  notAttempted: number;
+}
+
+/** Codes that will answer every request the same way: the run stops at the first one. */
+const FATAL_HINTS: Record<string, string> = {
+  SignatureDoesNotMatch:
+    'check the AccessKey secret (and that `signature-version` and `region` match the bucket)',
+  InvalidAccessKeyId: 'check the AccessKey id: it may be mistyped, deleted or disabled',
+  InvalidSecurityToken: 'check the STS security token: it may be mistyped or expired',
+  AccessDenied:
+    'check the RAM policy of these credentials: it must allow oss:PutObject (and oss:ListObjects, oss:GetObject for skip-unchanged) on this bucket and destination, and the bucket must be in the region of the endpoint',
+  NoSuchBucket: 'check the bucket name and the region or endpoint it lives in',
+};
+
+/** The OSS code of an error, or of the error it wraps. */
+function codeOf(e: unknown): string | undefined {
+  if (isOssError(e)) return e.code;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The one message of a stopped run (the front end shows it once): what was refused and what to check. */
+function fatalText(e: unknown): string {
+  return `${describeError(e)}; stopped at the first such answer (every other request would get it too): ${fatalHint(e)!}`;
+}
+
+export function fatalHint(e: unknown): string | undefined {
+  const code = codeOf(e);
+  return code === undefined ? undefined : FATAL_HINTS[code];
+}
+
+/** Why a checkpoint dir cannot be used, checked before anything is sent; undefined when it can. */
+async function checkCheckpointDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new SettingError(
+      INPUT.checkpointDir,
+      `${ref(INPUT.checkpointDir, true)}: got \`${escapeText(dir)}\`, which cannot be used as a directory (${reason}); allowed a writable directory (created when missing), or turn checkpoints off with ${ref(INPUT.enableCheckpoint)}`,
+      { value: dir, allowed: 'a writable directory' },
+    );
+  }
+}
+
+/** The longest prefix every key shares: the narrowest listing that still sees each of them. */
+export function commonKeyPrefix(keys: readonly string[]): string {
+  if (keys.length === 0) return '';
+  let prefix = keys[0]!;
+  for (const k of keys) {
+    let i = 0;
+    while (i < prefix.length && i < k.length && prefix[i] === k[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  return prefix;
+}
+
+/**
+ * A limiter that lets one request through alone before it opens: a run with wrong credentials then learns so
+ * from one answer instead of a full window of them.
+ */
+export function probingLimiter(inner: Limiter): Limiter {
+  let opened: Promise<void> | undefined;
+  let open = false;
+  return {
+    limit: inner.limit,
+    get active() {
+      return inner.active;
+    },
+    run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+      if (open) return inner.run(fn, signal);
+      if (!opened) {
+        const first = inner.run(fn, signal);
+        const done = (): void => {
+          open = true;
+        };
+        opened = first.then(done, done);
+        return first;
+      }
+      return opened.then(() => {
+        signal?.throwIfAborted();
+        return inner.run(fn, signal);
+      });
+    },
+  };
+}
+
+type Plan = 'new' | 'changed' | 'same size' | 'unknown';
+
+export async function deploy(o: DeployOptions): Promise<DeployReport> {
+  const s = o.settings;
+  const files = await findFiles({
+    patterns: s.patterns,
+    destination: s.destination,
+    includeHiddenFiles: s.includeHiddenFiles,
+    contentType: s.contentType,
+    cwd: o.cwd,
+    workspace: o.workspace,
+    checkpointDir: o.checkpointDir,
+    onNotice: (m) => o.log.info(m),
+  });
+  const ledger = o.ledger ?? new FileLedger();
+  ledger.plan(files.map((f) => f.key));
+  if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
+  const empty: DeployReport = {
+    files,
+    rows: [],
+    totals: totals([], () => ''),
+    cleanup: NO_CLEANUP,
+    failures: [],
+    dryRun: s.dryRun,
+    notAttempted: 0,
+  };
+  if (files.length === 0) o.onNoFiles(s.patterns);
+  else {
+    o.log.info(
+      `${s.dryRun ? 'dry run: nothing is changed; ' : ''}${files.length} file(s), ${formatBytes(files.reduce((n, f) => n + f.size, 0))}, to oss://${s.bucket}/${s.destination}`,
+    );
+    await o.onFiles?.(files);
+  }
+
+  const stopper = new AbortController();
+  const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
+  const client = new OssClient({
+    ...clientOptions(s, o.credentials),
+    onRetry: ({ operation, attempt, delayMs, error }) =>
+      o.log.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
+  });
+  try {
+    let listing: ListedObject[] | undefined;
+    const needListing = files.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun);
+    if (needListing) {
+      const prefix = s.deleteOrphans
+        ? destinationPrefix(s.destination)
+        : commonKeyPrefix(files.map((f) => f.key));
+      try {
+        listing = await client.listObjects({ bucket: s.bucket, prefix, signal });
+        o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
+      } catch (e) {
+        o.signal?.throwIfAborted();
+        // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
+        if (codeOf(e) !== 'AccessDenied' && fatalHint(e))
+          return { ...empty, fatal: fatalText(e), notAttempted: files.length };
+        o.log.warning(
+          `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,
+        );
+      }
+    }
+    const stored = new Map(listing?.map((x) => [x.key, x.size]));
+    const planOf = (f: FoundFile): Plan => {
+      if (!listing) return 'unknown';
+      const size = stored.get(f.key);
+      return size === undefined ? 'new' : size === f.size ? 'same size' : 'changed';
+    };
+    const inner = createLimiter(s.maxInFlight);
+    const limiter = listing ? inner : probingLimiter(inner);
+
+    const report = s.dryRun
+      ? await dryRun(o, client, limiter, files, planOf, signal)
+      : await execute(o, client, limiter, files, planOf, signal, stopper, ledger);
+    if (report.fatal) return report;
+    const deployed = report.totals.failed === 0 ? files.map((f) => f.key) : undefined;
+    const cleanup =
+      s.deleteOrphans || s.abortStaleUploadsMs !== undefined
+        ? await cleanUp({
+            client,
+            inputs: s,
+            deployed,
+            listing: s.deleteOrphans ? listing : undefined,
+            checkpointDir: o.checkpointDir,
+            log: o.log,
+            signal: o.signal,
+          })
+        : NO_CLEANUP;
+    return { ...report, cleanup };
+  } finally {
+    await client.close();
+  }
+}
+
+async function execute(
+  o: DeployOptions,
+  client: OssClient,
+  limiter: Limiter,
+  files: readonly FoundFile[],
+  planOf: (f: FoundFile) => Plan,
+  signal: AbortSignal,
+  stopper: AbortController,
+  ledger: FileLedger,
+): Promise<DeployReport> {
+  const s = o.settings;
+  const items = uploadItems(files);
+  const check: UploadItem[] = [];
+  const send: UploadItem[] = [];
+  files.forEach((f, i) => {
+    const p = planOf(f);
+    (s.skipUnchanged && (p === 'same size' || p === 'unknown') ? check : send).push(items[i]!);
+  });
+  const done = new Map<string, UploadOutcome>();
+  let fatal: string | undefined;
+  let annotated = 0;
+  const ANNOTATIONS = 10;
+  const onFileDone = (out: UploadOutcome): void => {
+    done.set(out.item.key, out);
+    ledger.settle(out);
+    o.onFileDone?.(out);
+    if (out.ok) {
+      o.log.info(resultLine(out.result));
+      o.log.debug(detailsOf(out));
+      return;
+    }
+    // after a cancel or a stop, every file fails with the same reason; it is said once
+    if (signal.aborted) return;
+    if (fatalHint(out.error)) {
+      fatal = fatalText(out.error);
+      stopper.abort(new Error(fatal));
+      return;
+    }
+    const line = `failed ${out.item.key}: ${describeError(out.error)}`;
+    if (annotated++ < ANNOTATIONS) o.log.error(line);
+    else o.log.info(line);
+  };
+  const shared = {
+    client,
+    ...uploadSettings(s, o.checkpointDir),
+    limiter,
+    signal,
+    onProgress: o.onProgress,
+    onNotice: (m: string) => o.log.info(m),
+    onFileDone,
+  };
+  const upload = o.upload ?? uploadFiles;
+  try {
+    const answered = await Promise.all([
+      send.length > 0 ? upload(send, { ...shared, skipUnchanged: false }) : [],
+      check.length > 0 ? upload(check, { ...shared, skipUnchanged: true }) : [],
+    ]);
+    // the engine answers for every item, reported or not
+    for (const out of answered.flat()) if (!done.has(out.item.key)) onFileDone(out);
+  } catch (e) {
+    // a cancel by the user ends the run here; a stop for a fatal error is reported below
+    if (fatal === undefined) throw e;
+  }
+  const outcomes = files.map((f) => done.get(f.key)).filter((x): x is UploadOutcome => x !== undefined);
+  if (fatal === undefined) ledger.assertSettled();
+  const t = totals(outcomes, (key) => client.objectUrl(s.bucket, key));
+  return {
+    files: [...files],
+    rows: outcomes.map((out) => rowOf(out)),
+    totals: t,
+    cleanup: NO_CLEANUP,
+    failures: outcomes.filter((x) => !x.ok).map((x) => describeError((x as { error: unknown }).error)),
+    fatal,
+    dryRun: false,
+    notAttempted: files.length - outcomes.length,
+  };
+}
+
+function rowOf(out: UploadOutcome): SummaryRow {
+  if (!out.ok) return { file: out.item.file, key: out.item.key, size: 0, result: 'failed' };
+  const r = out.result;
+  const state = finalState(out);
+  return {
+    file: out.item.file,
+    key: r.key,
+    size: r.size,
+    result: state === 'uploaded' ? `uploaded (${r.verified})` : state,
+    seconds: r.seconds,
+    resumed: r.bytesResumed,
+  };
+}
+
+/** The per-file details a person needs only when something is being investigated. */
+function detailsOf(out: Extract<UploadOutcome, { ok: true }>): string {
+  const r = out.result;
+  const how = r.multipart
+    ? `multipart upload ${r.uploadId ?? ''}: ${r.parts} parts of ${formatBytes(r.partSize)}, ${r.partsSent} sent now${r.partSizeAdjustedFrom ? ` (grown from ${formatBytes(r.partSizeAdjustedFrom)})` : ''}`
+    : 'single PutObject';
+  return `${r.key}: file ${r.file}; ${how}; ${formatBytes(r.bytesSent)} sent, ${formatBytes(r.bytesResumed)} resumed; ETag ${r.etag}, CRC-64 ${r.crc64}`;
+}
+
+/** The plan without its action: what a real run would send, update, leave and delete. */
+async function dryRun(
+  o: DeployOptions,
+  client: OssClient,
+  limiter: Limiter,
+  files: readonly FoundFile[],
+  planOf: (f: FoundFile) => Plan,
+  signal: AbortSignal,
+): Promise<DeployReport> {
+  const s = o.settings;
+  const items = uploadItems(files);
+  const rows: SummaryRow[] = new Array<SummaryRow>(files.length);
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      const f = files[i]!;
+      const p = planOf(f);
+      let result: string;
+      if (!s.skipUnchanged) result = 'would upload';
+      else if (p === 'new') result = 'would upload (new)';
+      else if (p === 'changed') result = 'would upload (changed size)';
+      else {
+        try {
+          const d = await decideOnly({
+            client,
+            limiter,
+            bucket: s.bucket,
+            key: f.key,
+            file: f.file,
+            size: f.size,
+            headers: { ...s.headers, ...items[i]!.headers },
+            signal,
+          });
+          result =
+            d === 'upload'
+              ? 'would upload (changed bytes)'
+              : d === 'update headers'
+                ? 'would update headers'
+                : 'unchanged';
+        } catch (e) {
+          signal.throwIfAborted();
+          result = 'failed';
+          failures.push(`${f.key}: ${describeError(e)}`);
+        }
+      }
+      rows[i] = { file: f.file, key: f.key, size: f.size, result };
+      o.log.info(
+        `${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${formatBytes(f.size)})`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(s.maxInFlight, files.length) }, worker));
+  const count = (test: (r: string) => boolean): number => rows.filter((r) => test(r.result)).length;
+  const keys = files.map((f) => f.key);
+  return {
+    files: [...files],
+    rows,
+    totals: {
+      uploaded: count((r) => r.startsWith('would upload')),
+      skipped: count((r) => r === 'unchanged'),
+      updated: count((r) => r === 'would update headers'),
+      failed: failures.length,
+      bytesUploaded: 0,
+      bytesResumed: 0,
+      keys,
+      urls: keys.map((k) => client.objectUrl(s.bucket, k)),
+    },
+    cleanup: NO_CLEANUP,
+    failures,
+    dryRun: true,
+    notAttempted: 0,
+  };
+}
