@@ -46,6 +46,30 @@ export {
   type SignRpcRequest,
 } from './rpc-signer.ts';
 export {
+  CloudApiError,
+  isCloudApiError,
+  isRetryableRpc,
+  callRpc,
+  type RpcCall,
+  type RpcAnswer,
+} from './rpc-client.ts';
+export {
+  refreshCdnUrls,
+  describeRefreshQuota,
+  planRefreshBatches,
+  CDN_APIS,
+  CDN_RETRY,
+  MAX_REFRESH_PER_REQUEST,
+  DEFAULT_DAILY_REFRESH_QUOTA,
+  type CdnProduct,
+  type RefreshObjectType,
+  type RefreshCdnOptions,
+  type RefreshCdnResult,
+  type RefreshBatch,
+  type RefreshBatchDone,
+  type RefreshQuota,
+} from './cdn.ts';
+export {
   ecsRoleCredentials,
   fetchEcsRoleCredentials,
   EcsMetadataError,

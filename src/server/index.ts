@@ -17,3 +17,4 @@ export {
   type EcsMetadataOptions,
   type EcsMetadataRecord,
 } from './ecs-metadata.ts';
+export { startCdnStandIn, type CdnStandIn, type CdnStandInOptions, type CdnRecord } from './cdn.ts';

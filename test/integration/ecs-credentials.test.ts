@@ -154,8 +154,8 @@ test('an answer without Code Success or a field is refused without quoting the s
   const secret = 'SECRET-VALUE-NEVER-PRINTED';
   let body = '';
   const fake = createServer((req, res) => {
-    if (req.url === '/latest/api/token') return res.end('tok');
-    res.writeHead(200).end(body);
+    if (req.url === '/latest/api/token') res.end('tok');
+    else res.writeHead(200).end(body);
   });
   const port = await listen(fake);
   t.after(() => closeServer(fake));
