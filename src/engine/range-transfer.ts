@@ -2,7 +2,9 @@
  * One byte range of the file on its way up: hashed beside the request, sent with a body that counts its bytes
  * once and stops at a local change, and its answer checked against the local bytes.
  */
-import { asLocalChange, guardedFileBody } from './local-file.ts';
+import { createHash } from 'node:crypto';
+import { crc64 } from '../oss/index.ts';
+import { type GuardedBody, asLocalChange, guardedFileBody, guardedMemoryBody } from './local-file.ts';
 import type { RangeDigest } from './range-hasher.ts';
 import type { UploadContext } from './upload-context.ts';
 import { type Expected, checkStatement } from './verification.ts';
@@ -10,12 +12,18 @@ import { type Expected, checkStatement } from './verification.ts';
 export interface ByteRange {
   readonly start: number;
   readonly length: number;
+  /** The range's bytes, when already read into memory: sent and hashed from there, the file not read again. */
+  readonly bytes?: Uint8Array;
 }
 
-export type RangeBody = ReturnType<typeof guardedFileBody>;
+export type RangeBody = GuardedBody;
 
-/** The digest of a range, read apart from the request; a read failure is reported as a local change. */
+/**
+ * The digest of a range, read apart from the request; a read failure is reported as a local change. Bytes in
+ * memory are small (see single-put.ts) and hashed at once: a worker round trip would cost more than the hash.
+ */
 export function hashRange(ctx: UploadContext, range: ByteRange): Promise<RangeDigest> {
+  if (range.bytes) return Promise.resolve(memoryDigest(range.bytes, ctx.md5Mode));
   const p = ctx.hasher.hash(ctx.file, range.start, range.length, { md5: ctx.md5Mode }).catch((e: unknown) => {
     throw asLocalChange(e);
   });
@@ -30,8 +38,12 @@ export async function sendRange<T>(
   range: ByteRange,
   send: (body: RangeBody, signal: AbortSignal) => Promise<T>,
 ): Promise<{ answer: T; body: RangeBody }> {
-  const body = guardedFileBody(ctx.file, range.start, range.length, (n) => ctx.tracker.sent(n));
-  const signal = AbortSignal.any([ctx.signal, body.signal]);
+  const count = (n: number): void => ctx.tracker.sent(n);
+  const body = range.bytes
+    ? guardedMemoryBody(range.bytes, count)
+    : guardedFileBody(ctx.file, range.start, range.length, count);
+  // bytes in memory cannot change under the request, so their body never aborts: no signal to join
+  const signal = range.bytes ? ctx.signal : AbortSignal.any([ctx.signal, body.signal]);
   try {
     return { answer: await ctx.limiter.run(() => send(body, signal), ctx.signal), body };
   } catch (e) {
@@ -48,6 +60,7 @@ export function expectedRange(ctx: UploadContext, digest: RangeDigest, range: By
     crc64: digest.crc64,
     etag: async () =>
       digest.md5 ??
+      (range.bytes ? memoryDigest(range.bytes, true).md5 : undefined) ??
       (
         await ctx.hasher.hash(ctx.file, range.start, range.length, { md5: true }).catch((e: unknown) => {
           throw asLocalChange(e);
@@ -81,4 +94,8 @@ export async function checkPart(
   if (check.kind === 'mismatch') throw check.error;
   if (check.kind !== 'verified')
     throw new Error(`${what}: the answer proves nothing (no CRC-64, ETag ${JSON.stringify(answer.etag)})`);
+}
+
+function memoryDigest(bytes: Uint8Array, md5: boolean): RangeDigest {
+  return { crc64: crc64(bytes), ...(md5 ? { md5: createHash('md5').update(bytes).digest('hex') } : {}) };
 }

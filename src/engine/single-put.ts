@@ -5,7 +5,7 @@
 import { isOssError } from '../oss/index.ts';
 import type { UploadError } from './errors.ts';
 import { type FailureFacts, keyStateAfterMismatch, settleFailure } from './failure-policy.ts';
-import { assertFileUnchanged } from './local-file.ts';
+import { assertFileUnchanged, readWhole } from './local-file.ts';
 import type { RangeDigest } from './range-hasher.ts';
 import { type ByteRange, expectedRange, hashRange, noteMissingCrc, sendRange } from './range-transfer.ts';
 import { INTEGRITY_ATTEMPTS, type UploadContext, forbidsOverwrite, resultFields } from './upload-context.ts';
@@ -21,9 +21,23 @@ import {
 
 type Failed = (facts: Omit<FailureFacts, 'multipart'>) => Promise<UploadError>;
 
+/**
+ * Files up to this size are read once into memory, hashed there and sent from there: for small files the fixed
+ * costs (a read stream, a hashing-thread round trip, a second read) outweigh the bytes.
+ */
+export const IN_MEMORY_MAX_BYTES = 256 * 1024;
+
 export async function putSingle(ctx: UploadContext): Promise<UploadResult> {
-  const range = { start: 0, length: ctx.fileStat.size };
   const failed: Failed = (facts) => settleFailure(ctx, facts);
+  const size = ctx.fileStat.size;
+  let range: ByteRange = { start: 0, length: size };
+  if (size <= IN_MEMORY_MAX_BYTES) {
+    try {
+      range = { ...range, bytes: await readWhole(ctx.file, size) };
+    } catch (e) {
+      throw await failed({ cause: e, key: 'unknown' });
+    }
+  }
   const firstSince = ctx.client.serverNow();
   for (let attempt = 1; ; attempt++) {
     const since = ctx.client.serverNow();

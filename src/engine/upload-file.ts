@@ -3,13 +3,12 @@
  * verified multipart upload (multipart.ts). This file holds the options, their validation, and the order of the
  * steps: stat, plan, skip when unchanged, then one of the two.
  */
-import { stat } from 'node:fs/promises';
 import { type Stats, existsSync } from 'node:fs';
 import type { OssClient } from '../oss/index.ts';
 import { checkpointPathFor } from './checkpoint.ts';
 import { unchangedStoredCopy } from './unchanged.ts';
 import { InvalidArgumentError, UploadError } from './errors.ts';
-import { identityOf } from './local-file.ts';
+import { identityOf, statFile as statPath } from './local-file.ts';
 import { type Limiter, createLimiter } from './limiter.ts';
 import { uploadMultipart } from './multipart.ts';
 import { dropCheckpoint } from './orphan-uploads.ts';
@@ -175,7 +174,7 @@ function validate(opts: UploadFileOptions): void {
 async function statFile(opts: UploadFileOptions): Promise<Stats> {
   let s: Stats;
   try {
-    s = await stat(opts.file);
+    s = await statPath(opts.file);
   } catch (e) {
     throw new UploadError({
       file: opts.file,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readObject } from '../helpers/client.ts';
 import { randomFile } from '../helpers/files.ts';
 import { serverClientDir } from '../helpers/setup.ts';
-import { uploadFile } from '../../src/engine/index.ts';
+import { RangeHasher, uploadFile } from '../../src/engine/index.ts';
 
 const BUCKET = 'test-bucket';
 const MIB = 1024 * 1024;
@@ -65,3 +65,16 @@ test('requests cut mid-body and sent again still store exactly the file', async 
     [],
   );
 });
+
+for (const crc of [true, false]) {
+  test(`a small file is read once and verified from memory, without a hashing thread (server CRC ${crc ? 'on' : 'off'})`, async (t) => {
+    const env = await serverClientDir(t, { crcHeaders: crc });
+    const { path: file, data } = await randomFile(env.dir, 'small.txt', 4096);
+    const hasher = new RangeHasher(1);
+    await hasher.close();
+    const result = await uploadFile({ client: env.client, bucket: BUCKET, key: 'small', file, hasher });
+    assert.equal(result.verified, crc ? 'crc64' : 'md5');
+    assert.equal(result.bytesSent, 4096);
+    assert.ok((await readObject(env.client, BUCKET, 'small')).equals(data));
+  });
+}
