@@ -114,7 +114,9 @@ export async function fetchEcsRoleCredentials(o: EcsRoleOptions = {}): Promise<E
         answer.status === 404 && step !== 'token'
           ? `no RAM role${given ? ` named ${given}` : ''} on this instance`
           : answer.status === 401 || answer.status === 403
-            ? 'the metadata service refused the session token'
+            ? step === 'token'
+              ? 'the metadata service refused to issue a session token'
+              : 'the metadata service refused the session token'
             : `HTTP ${answer.status}`;
       throw new EcsMetadataError(step, answer.status, `Http${answer.status}`, `${why}; ${HINT}`);
     }

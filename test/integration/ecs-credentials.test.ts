@@ -108,7 +108,10 @@ test('no token from the service: a clear error naming the token step, and nothin
   const e = await failure(fetchEcsRoleCredentials({ metadataUrl: metadata.url }));
   assert.equal(e.step, 'token');
   assert.equal(e.status, 403);
-  assert.match(e.message, /token request failed.*refused.*ECS instance with a RAM role attached/);
+  assert.match(
+    e.message,
+    /token request failed.*refused to issue a session token.*ECS instance with a RAM role attached/,
+  );
   assert.equal(metadata.requests.length, 1);
 });
 
