@@ -6,6 +6,7 @@ import { request } from 'undici';
 import type { Credentials } from './client.ts';
 import { OssError, isOssError, transportError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
+import { onLocalClock } from './server-clock.ts';
 
 export const DEFAULT_STS_ENDPOINT = 'https://sts.aliyuncs.com';
 export const MIN_ROLE_DURATION_SECONDS = 900;
@@ -119,15 +120,4 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
     securityToken: c.SecurityToken,
     expiration: onLocalClock(expiration, serverDate, receivedAt),
   };
-}
-
-/**
- * Expiration is on the service's clock; a provider compares it with ours. With a runner clock 20 minutes
- * ahead, a 15-minute set would look expired on arrival and be refetched before every request. The answer's
- * Date header gives the offset (to the second, far below any refresh margin).
- */
-function onLocalClock(expiration: Date, serverDate: string | string[] | undefined, receivedAt: number): Date {
-  const server = Date.parse(Array.isArray(serverDate) ? (serverDate[0] ?? '') : (serverDate ?? ''));
-  if (Number.isNaN(server)) return expiration;
-  return new Date(expiration.getTime() - (server - receivedAt));
 }
