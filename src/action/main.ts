@@ -17,7 +17,7 @@ import {
 import { describeError } from '../deploy/describe.ts';
 import { FileLedger } from '../deploy/ledger.ts';
 import { safeLine } from '../deploy/log-line.ts';
-import { ProgressReporter, outputValues, summaryHtml } from '../deploy/report.ts';
+import { ProgressReporter, cdnFailure, outputValues, summaryHtml } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type InputSource, describeSettings, readSettings } from '../deploy/settings.ts';
 import { type SignInDeps, credentialsFor } from '../deploy/sign-in.ts';
@@ -138,7 +138,9 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     // cancelled: the engine has flushed every checkpoint; post saves them to the cache
     throw new Error(`${describeError(e)}; ${ledger.describeUnfinished()}`, { cause: e });
   }
-  for (const [name, value] of Object.entries(outputValues(report.totals, report.cleanup)))
+  for (const [name, value] of Object.entries(
+    outputValues(report.totals, report.cleanup, report.cdn?.refreshed ?? 0),
+  ))
     io.setOutput(name, value);
   const html = summaryHtml({
     bucket: settings.bucket,
@@ -149,6 +151,8 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     totals: report.totals,
     cleanup: report.cleanup,
     stopped: report.fatal,
+    heldBack: report.heldBack,
+    cdn: report.cdn,
   });
   try {
     await io.appendSummary(html);
@@ -173,6 +177,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     );
   }
   if (report.cleanup.error) throw report.cleanup.error;
+  if (report.cdn?.error) throw new Error(cdnFailure(report.cdn.error));
 }
 
 function cacheOf(deps: RunDeps): { cache?: CacheApi } {

@@ -3,6 +3,7 @@
  * machines and other CI systems. Options carry the action's input names, so a workflow and a shell script read
  * alike. Nothing here knows of GitHub's toolkit: inside a workflow, lines are only made unable to run commands.
  */
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -11,7 +12,7 @@ import { INPUT } from '../deploy/constants.ts';
 import { describeError } from '../deploy/describe.ts';
 import { FileLedger } from '../deploy/ledger.ts';
 import { safeLine, safeLines } from '../deploy/log-line.ts';
-import { ProgressReporter, totalsText } from '../deploy/report.ts';
+import { ProgressReporter, cdnFailure, totalsText } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type SettingNames, isSettingError } from '../deploy/setting-error.ts';
 import { type InputSource, readSettings } from '../deploy/settings.ts';
@@ -57,6 +58,12 @@ const STRING_OPTIONS = [
   INPUT.acl,
   INPUT.storageClass,
   INPUT.abortStaleUploads,
+  INPUT.publishLast,
+  INPUT.deleteOrphansMinAge,
+  INPUT.cdnDomain,
+  INPUT.cdnProduct,
+  INPUT.cdnEndpoint,
+  INPUT.ecsRamRole,
 ] as const;
 const BOOLEAN_OPTIONS = [
   INPUT.cname,
@@ -74,6 +81,8 @@ const OPTIONS = {
   ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: 'string' }])),
   ...Object.fromEntries(BOOLEAN_OPTIONS.map((name) => [name, { type: 'boolean' }])),
   header: { type: 'string', multiple: true },
+  rules: { type: 'string' },
+  rule: { type: 'string', multiple: true },
   progress: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -100,6 +109,8 @@ Credentials (prefer the environment; command lines can be seen by other users):
   --access-key-secret SECRET  or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET
   --security-token TOKEN      STS token, or OSS_SESSION_TOKEN / ALIBABA_CLOUD_SECURITY_TOKEN
   --signature-version v4|v1   request signing (default v4)
+  --ecs-ram-role NAME|auto     on an ECS instance: sign in as its RAM role (auto: the attached one),
+                              credentials refreshed before they expire; not with the keys above
   (OIDC sign-in with role-arn needs a GitHub Actions job; elsewhere pass an STS token)
 
 How:
@@ -119,6 +130,8 @@ How:
 Cleanup (after the upload):
   --delete-orphans            delete objects under --destination that the upload does not contain
   --delete-orphans-force      allow --delete-orphans without --destination (the whole bucket)
+  --delete-orphans-min-age AGE  keep orphans younger than AGE (7d, 36h; default 0): visitors with
+                              older pages still fetch them
   --abort-stale-uploads AGE   abort unfinished multipart uploads under --destination older than AGE (24h, 7d)
   --dry-run                   show what would be uploaded, updated, left, deleted and aborted;
                               change nothing
@@ -132,10 +145,24 @@ Object headers:
                               name once; values are visible ASCII (percent-encode the rest; a
                               Content-Disposition file name is encoded for you)
 
+  --rules FILE                per-file headers: a YAML list or \`pattern: field=value, ...\` lines;
+                              for each field the last matching rule wins
+  --rule "PATTERN: F=V, ..."  one rule, e.g. "**/*.html: cache-control=no-cache"; repeatable
+                              (fields: cache-control, content-type, content-encoding,
+                              content-disposition, acl, storage-class, x-oss-meta-*, ...)
+
+Publishing order and CDN:
+  --publish-last PATTERN      files sent only after every other file is stored (default **/*.html;
+                              false for any order); not sent at all when an earlier file failed
+  --cdn-domain HOST           refresh https://HOST/KEY on the CDN for every changed or deleted key
+  --cdn-product cdn|dcdn      which service (default cdn)
+  --cdn-endpoint URL          the CDN API address, for tests and self-hosted gateways
+
   -h, --help                  this text
   -v, --version               the version
 
-Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 interrupted (resumable).
+Exit status: 0 all uploaded and verified, 1 an upload, the cleanup or the CDN refresh failed,
+2 bad usage, 130 interrupted (resumable).
 `;
 }
 
@@ -143,7 +170,13 @@ Exit status: 0 all uploaded and verified, 1 an upload failed, 2 bad usage, 130 i
 export const CLI_NAMES: SettingNames = {
   subject: (input) => (input === INPUT.path ? 'paths' : CLI_NAMES.mention(input)),
   mention: (input) =>
-    input === INPUT.path ? 'the paths' : input === INPUT.headers ? '`--header`' : `\`--${input}\``,
+    input === INPUT.path
+      ? 'the paths'
+      : input === INPUT.headers
+        ? '`--header`'
+        : input === INPUT.rules
+          ? '`--rules`/`--rule`'
+          : `\`--${input}\``,
 };
 
 function defaultCheckpointDir(env: CliIo['env']): string {
@@ -235,11 +268,24 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
   if (!['bar', 'lines', 'none'].includes(progress))
     return usage(`\`--progress\`: got \`${progress}\`; allowed \`bar\`, \`lines\` or \`none\``);
 
+  if (values.rules !== undefined && values.rule !== undefined)
+    return usage('`--rules FILE` and `--rule`: give the rules one way; allowed one of them');
+  let rulesText = (values.rule ?? []).join('\n');
+  if (values.rules !== undefined) {
+    try {
+      rulesText = await readFile(values.rules, 'utf8');
+    } catch (e) {
+      return usage(
+        `\`--rules\`: got \`${values.rules}\`, which cannot be read (${(e as NodeJS.ErrnoException).code ?? describeError(e)}); allowed a readable YAML or text file`,
+      );
+    }
+  }
   const given = values as Record<string, string | boolean | string[] | undefined>;
   const source: InputSource = {
     get: (name) => {
       if (name === INPUT.path) return positionals.join('\n');
       if (name === INPUT.headers) return (values.header ?? []).join('\n');
+      if (name === INPUT.rules) return rulesText;
       if (name === INPUT.cacheCheckpoints) return 'false';
       const v = given[name];
       if (name === INPUT.ifNoFilesFound && v === undefined) return 'error';
@@ -330,5 +376,8 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
   }
   if (report.files.length > 0) io.stdout(`${totalsText(t, report.dryRun)}\n`);
   if (report.cleanup.error) io.stderr(`${report.cleanup.error.message}\n`);
-  return t.failed > 0 || report.cleanup.error ? EXIT.failed : EXIT.ok;
+  if (report.cdn?.error) io.stderr(`${cdnFailure(report.cdn.error)}\n`);
+  return t.failed > 0 || report.heldBack.length > 0 || report.cleanup.error || report.cdn?.error
+    ? EXIT.failed
+    : EXIT.ok;
 }

@@ -7,7 +7,6 @@ import {
   abortUploads,
   checkpointedUploadIds,
   deleteOrphans,
-  findOrphans,
   findStaleUploads,
 } from '../engine/index.ts';
 import type { OssClient } from '../oss/index.ts';
@@ -16,9 +15,13 @@ import { describeError } from './describe.ts';
 import type { DeploySettings } from './settings.ts';
 
 export interface CleanupResult {
-  /** Orphans found: deleted, or with dry-run only listed. */
+  /** Orphans found old enough to go: deleted, or with dry-run only listed. */
   orphans: string[];
   deleted: number;
+  /** The keys deleted now; with dry-run, the ones that would be. */
+  deletedKeys: string[];
+  /** Orphans kept because they are younger than `delete-orphans-min-age`. */
+  keptForAge: string[];
   /** Stale uploads found: aborted (but for `abortFailures`), or with dry-run only listed. */
   stale: StaleUpload[];
   aborted: number;
@@ -33,6 +36,8 @@ export interface CleanupResult {
 export const NO_CLEANUP: CleanupResult = {
   orphans: [],
   deleted: 0,
+  deletedKeys: [],
+  keptForAge: [],
   stale: [],
   aborted: 0,
   abortFailures: [],
@@ -54,6 +59,8 @@ export interface CleanupLog {
 export interface ListedObject {
   key: string;
   size: number;
+  /** On the server's clock. */
+  lastModified: Date;
 }
 
 interface CleanupRun {
@@ -145,18 +152,32 @@ async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void
   }
   const keep = new Set(deployed);
   const prefix = destinationPrefix(inputs.destination);
-  result.orphans = o.listing
-    ? o.listing
-        // zero-byte keys ending in `/` are folder placeholders: nothing a deploy could have replaced
-        .filter((x) => x.key.startsWith(prefix) && !keep.has(x.key) && !(x.key.endsWith('/') && x.size === 0))
-        .map((x) => x.key)
-        .sort()
-    : await findOrphans({ client, bucket: inputs.bucket, prefix, keep, signal: o.signal });
+  const listing =
+    o.listing ?? (await client.listObjects({ bucket: inputs.bucket, prefix, signal: o.signal }));
+  const candidates = listing
+    // zero-byte keys ending in `/` are folder placeholders: nothing a deploy could have replaced
+    .filter((x) => x.key.startsWith(prefix) && !keep.has(x.key) && !(x.key.endsWith('/') && x.size === 0))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  // ages on the server's clock: LastModified is its time, and the runner's clock may be off
+  const now = client.serverNow();
+  const minAge = inputs.deleteOrphansMinAgeMs;
+  const young = (x: ListedObject): boolean => minAge > 0 && now - x.lastModified.getTime() < minAge;
+  result.keptForAge = candidates.filter(young).map((x) => x.key);
+  result.orphans = candidates.filter((x) => !young(x)).map((x) => x.key);
   for (const key of result.orphans) log.info(`${would(inputs)}delete orphan ${key}`);
-  if (!inputs.dryRun) {
-    result.deleted = (
-      await deleteOrphans({ client, bucket: inputs.bucket, keys: result.orphans, signal: o.signal })
-    ).length;
+  if (result.keptForAge.length > 0)
+    log.info(
+      `kept ${result.keptForAge.length} orphan(s) younger than ${formatDuration(minAge)} (delete-orphans-min-age): visitors holding older pages may still fetch them`,
+    );
+  if (inputs.dryRun) result.deletedKeys = [...result.orphans];
+  else {
+    result.deletedKeys = await deleteOrphans({
+      client,
+      bucket: inputs.bucket,
+      keys: result.orphans,
+      signal: o.signal,
+    });
+    result.deleted = result.deletedKeys.length;
   }
   log.info(
     `${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`,

@@ -37,6 +37,13 @@ export const INPUT = {
   roleDuration: 'role-duration',
   oidcAudience: 'oidc-audience',
   stsEndpoint: 'sts-endpoint',
+  ecsRamRole: 'ecs-ram-role',
+  rules: 'rules',
+  publishLast: 'publish-last',
+  deleteOrphansMinAge: 'delete-orphans-min-age',
+  cdnDomain: 'cdn-domain',
+  cdnProduct: 'cdn-product',
+  cdnEndpoint: 'cdn-endpoint',
 } as const;
 
 export const OUTPUT = {
@@ -50,6 +57,10 @@ export const OUTPUT = {
   deletedCount: 'deleted-count',
   orphans: 'orphans',
   abortedUploads: 'aborted-uploads',
+  orphansKeptCount: 'orphans-kept-count',
+  changedKeys: 'changed-keys',
+  deletedKeys: 'deleted-keys',
+  cdnRefreshedCount: 'cdn-refreshed-count',
 } as const;
 
 /**
@@ -90,6 +101,13 @@ export const DEFAULTS = {
   [INPUT.acl]: '',
   [INPUT.storageClass]: '',
   [INPUT.headers]: '',
+  [INPUT.ecsRamRole]: '',
+  [INPUT.rules]: '',
+  [INPUT.publishLast]: '**/*.html',
+  [INPUT.deleteOrphansMinAge]: '0',
+  [INPUT.cdnDomain]: '',
+  [INPUT.cdnProduct]: 'cdn',
+  [INPUT.cdnEndpoint]: '',
 } as const;
 
 /** Parts of one file in flight at most. */
@@ -108,6 +126,9 @@ export type IfNoFilesFound = (typeof IF_NO_FILES_FOUND)[number];
 export const ACLS = ['private', 'public-read', 'public-read-write', 'default'] as const;
 export const STORAGE_CLASSES = ['Standard', 'IA', 'Archive', 'ColdArchive', 'DeepColdArchive'] as const;
 export const SIGNATURE_VERSIONS = ['v4', 'v1'] as const;
+export const CDN_PRODUCTS = ['cdn', 'dcdn'] as const;
+/** Where the ECS RAM-role sign-in finds the instance metadata service; set only by tests and gateways. */
+export const ECS_METADATA_URL_ENV = 'OSS_ECS_METADATA_URL';
 
 /** Extra headers the `headers` input may set; everything else is owned by another input or by the engine. */
 export const ALLOWED_EXTRA_HEADERS = [

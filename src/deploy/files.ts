@@ -8,7 +8,8 @@
 import { isUtf8 } from 'node:buffer';
 import { type Dirent, realpathSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, extname, matchesGlob, relative, resolve, sep } from 'node:path';
+import { dirname, matchesGlob, posix, relative, resolve, sep } from 'node:path';
+import { contentTypeFor } from './content-type.ts';
 import { INPUT } from './constants.ts';
 import { describeBytes, escapeText } from './log-line.ts';
 import { SettingError, ref } from './setting-error.ts';
@@ -16,6 +17,8 @@ import { SettingError, ref } from './setting-error.ts';
 export interface FoundFile {
   file: string;
   key: string;
+  /** The path relative to the common root, `/`-separated: what `rules` and `publish-last` match. */
+  rel: string;
   size: number;
   contentType: string;
 }
@@ -38,56 +41,6 @@ export interface FileSearch {
   onNotice?: (message: string) => void;
 }
 
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.htm': 'text/html; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.txt': 'text/plain; charset=utf-8',
-  '.md': 'text/markdown; charset=utf-8',
-  '.xml': 'application/xml',
-  '.csv': 'text/csv; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-  '.pdf': 'application/pdf',
-  '.mp4': 'video/mp4',
-  '.webm': 'video/webm',
-  '.mp3': 'audio/mpeg',
-  '.zip': 'application/zip',
-  '.gz': 'application/gzip',
-  '.tgz': 'application/gzip',
-  '.tar': 'application/x-tar',
-  '.xz': 'application/x-xz',
-  '.zst': 'application/zstd',
-  '.7z': 'application/x-7z-compressed',
-  '.deb': 'application/vnd.debian.binary-package',
-  '.rpm': 'application/x-rpm',
-  '.dmg': 'application/x-apple-diskimage',
-  '.exe': 'application/vnd.microsoft.portable-executable',
-  '.msi': 'application/x-msi',
-  '.apk': 'application/vnd.android.package-archive',
-  '.jar': 'application/java-archive',
-};
-
-/** A Content-Type for a file name, `application/octet-stream` when unknown. */
-export function contentTypeFor(name: string): string {
-  return MIME[extname(name).toLowerCase()] ?? 'application/octet-stream';
-}
-
 /** The deepest directory containing every path (upload-artifact's least common ancestor). */
 export function commonRoot(paths: readonly string[]): string {
   const split = paths.map((p) => resolve(p).split(sep));
@@ -101,9 +54,14 @@ export function commonRoot(paths: readonly string[]): string {
   return first.slice(0, n).join(sep) || sep;
 }
 
+/** The path of `file` below `root` with `/` separators. */
+function relativePath(root: string, file: string): string {
+  return relative(root, file).split(sep).join('/');
+}
+
 /** `destination` + relative path, `/` separators, exactly one `/` between them. */
 export function objectKey(destination: string, root: string, file: string): string {
-  const rel = relative(root, file).split(sep).join('/');
+  const rel = relativePath(root, file);
   if (!destination) return rel;
   return `${destination.replace(/\/+$/, '')}/${rel}`;
 }
@@ -125,11 +83,21 @@ const MAGIC = /[*?[\]{}()!+@]/;
 const DOT = '\uE000';
 
 /** Each segment's leading `.` mapped to a private-use character, so `*` and `**` match dot-names too. */
-function dotless(path: string): string {
+function dotless(path: string, separator: string = sep): string {
   return path
-    .split(sep)
+    .split(separator)
     .map((s) => (s.startsWith('.') && s !== '.' && s !== '..' ? DOT + s.slice(1) : s))
-    .join(sep);
+    .join(separator);
+}
+
+/**
+ * Whether a `/`-separated relative path matches a pattern written like a line of `path` (`**`, `*`, `{a,b}`;
+ * a pattern naming a directory stands for everything under it; wildcards match dot-names too).
+ */
+export function matchesRelative(rel: string, pattern: string): boolean {
+  const path = dotless(rel, '/');
+  const glob = dotless(pattern.replace(/^(\.\/)+/, '').replace(/\/+$/, ''), '/');
+  return posix.matchesGlob(path, glob) || posix.matchesGlob(path, `${glob}/**`);
 }
 
 function parsePattern(line: string, cwd: string): Pattern {
@@ -293,7 +261,13 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
       );
     }
     byKey.set(key, file);
-    files.push({ file, key, size: info.size, contentType: search.contentType ?? contentTypeFor(file) });
+    files.push({
+      file,
+      key,
+      rel: relativePath(root, file),
+      size: info.size,
+      contentType: search.contentType ?? contentTypeFor(file),
+    });
   }
   return files;
 }

@@ -5,7 +5,7 @@
 import type { UploadOutcome, UploadResult } from '../engine/index.ts';
 import { escapeText } from './log-line.ts';
 
-export type FinalState = 'uploaded' | 'unchanged' | 'headers updated' | 'failed';
+export type FinalState = 'uploaded' | 'unchanged' | 'headers updated' | 'failed' | 'held back';
 
 /** Set by an engine that rewrote only the stored object's headers; optional until every engine reports it. */
 export function headersUpdated(r: UploadResult): boolean {
@@ -32,6 +32,11 @@ export class FileLedger {
     this.states.set(outcome.item.key, finalState(outcome));
   }
 
+  /** Files deliberately not sent (publish-last after an earlier failure): final, but not stored. */
+  holdBack(keys: readonly string[]): void {
+    for (const key of keys) this.states.set(key, 'held back');
+  }
+
   get planned(): number {
     return this.states.size;
   }
@@ -49,7 +54,7 @@ export class FileLedger {
   /** For a run that stopped early: the files not stored, failed or never finished. */
   describeUnfinished(): string {
     return this.describe(
-      this.keys((s) => s === undefined || s === 'failed'),
+      this.keys((s) => s === undefined || s === 'failed' || s === 'held back'),
       'did not finish',
     );
   }

@@ -2,6 +2,7 @@
 import type { UploadFilesOptions, UploadItem } from '../engine/index.ts';
 import type { Credentials, CredentialsProvider, OssClientOptions } from '../oss/index.ts';
 import type { FoundFile } from './files.ts';
+import { type HeaderRule, ruleHeaders } from './rules.ts';
 import type { DeploySettings } from './settings.ts';
 
 export function clientOptions(
@@ -20,8 +21,13 @@ export function clientOptions(
   };
 }
 
-export function uploadItems(files: readonly FoundFile[]): UploadItem[] {
-  return files.map((f) => ({ file: f.file, key: f.key, headers: { 'content-type': f.contentType } }));
+/** Each file's own headers: its Content-Type, then what the rules set (added to the step's shared headers). */
+export function uploadItems(files: readonly FoundFile[], rules: readonly HeaderRule[]): UploadItem[] {
+  return files.map((f) => ({
+    file: f.file,
+    key: f.key,
+    headers: { 'content-type': f.contentType, ...ruleHeaders(f.rel, rules) },
+  }));
 }
 
 export function uploadSettings(

@@ -1,6 +1,7 @@
 /** What a person sees: throttled progress lines, one line per file, the summary and the outputs. */
 import { relative } from 'node:path';
 import type { ProgressEvent, UploadOutcome, UploadResult } from '../engine/index.ts';
+import type { CdnRefreshReport } from './cdn-refresh.ts';
 import type { CleanupResult } from './cleanup.ts';
 import { OUTPUT } from './constants.ts';
 import { finalState, headersUpdated } from './ledger.ts';
@@ -84,6 +85,8 @@ export interface Totals {
   bytesResumed: number;
   keys: string[];
   urls: string[];
+  /** Uploaded now or with headers rewritten (with dry-run: would be): what a CDN must fetch again. */
+  changedKeys: string[];
 }
 
 export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) => string): Totals {
@@ -100,6 +103,9 @@ export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) 
     // every object the step stands behind, sent now or already there
     keys: ok.map((o) => o.result.key),
     urls: ok.map((o) => urlOf(o.result.key)),
+    changedKeys: ok
+      .filter((o) => finalState(o) === 'uploaded' || finalState(o) === 'headers updated')
+      .map((o) => o.result.key),
   };
 }
 
@@ -127,7 +133,7 @@ export function resultTable(outcomes: readonly UploadOutcome[]): string {
 }
 
 /** The step outputs (the command line prints the same facts). */
-export function outputValues(t: Totals, cleanup: CleanupResult): Record<string, string> {
+export function outputValues(t: Totals, cleanup: CleanupResult, cdnRefreshed = 0): Record<string, string> {
   return {
     [OUTPUT.uploadedCount]: String(t.uploaded),
     [OUTPUT.skippedCount]: String(t.skipped),
@@ -139,6 +145,10 @@ export function outputValues(t: Totals, cleanup: CleanupResult): Record<string, 
     [OUTPUT.deletedCount]: String(cleanup.deleted),
     [OUTPUT.orphans]: JSON.stringify(cleanup.orphans),
     [OUTPUT.abortedUploads]: String(cleanup.aborted),
+    [OUTPUT.orphansKeptCount]: String(cleanup.keptForAge.length),
+    [OUTPUT.changedKeys]: JSON.stringify(t.changedKeys),
+    [OUTPUT.deletedKeys]: JSON.stringify(cleanup.deletedKeys),
+    [OUTPUT.cdnRefreshedCount]: String(cdnRefreshed),
   };
 }
 
@@ -156,6 +166,10 @@ export function cleanupLines(c: CleanupResult): string[] {
   if (c.orphansSkipped) lines.push(`Orphans not deleted: ${c.orphansSkipped}.`);
   else if (c.orphans.length > 0)
     lines.push(`${c.orphans.length} orphan(s) ${would}deleted${listed(c.orphans)}`);
+  if (c.keptForAge.length > 0)
+    lines.push(
+      `${c.keptForAge.length} orphan(s) kept for their age (younger than delete-orphans-min-age)${listed(c.keptForAge)}`,
+    );
   if (c.stale.length > 0)
     lines.push(
       `${c.stale.length} stale upload(s) ${would}aborted${listed(c.stale.map((u) => u.key))}${c.abortFailures.length ? ` (${c.abortFailures.length} could not be aborted)` : ''}`,
@@ -177,6 +191,23 @@ export interface SummaryFacts {
   cleanup: CleanupResult;
   /** Why the run stopped early, when it did. */
   stopped?: string | undefined;
+  /** publish-last files not sent because an earlier file failed. */
+  heldBack?: readonly string[] | undefined;
+  cdn?: CdnRefreshReport | undefined;
+}
+
+/** The step's failure when only the CDN refresh failed: the deploy itself stands. */
+export function cdnFailure(error: string): string {
+  return `the objects are uploaded and stored, but ${error}; refresh the URLs by hand or re-run the step (unchanged files are not sent again)`;
+}
+
+/** What the CDN refresh did, for the summary. */
+export function cdnLines(c: CdnRefreshReport | undefined): string[] {
+  if (!c) return [];
+  const name = c.product.toUpperCase();
+  if (c.error) return [`${name} refresh failed: ${c.error}`];
+  if (c.dryRun) return [`${c.urls.length} URL(s) would be refreshed on ${name}`];
+  return [`${c.refreshed} URL(s) refreshed on ${name} in ${c.batches} request(s)`];
 }
 
 export interface SummaryRow {
@@ -222,7 +253,13 @@ export function summaryHtml(f: SummaryFacts): string {
     '</table>',
     ...(rest > 0 ? [`<p>${htmlText(`and ${rest} more file(s), counted in the totals above`)}</p>`] : []),
   ];
-  const cleanup = cleanupLines(f.cleanup);
+  const cleanup = [
+    ...(f.heldBack?.length
+      ? [`${f.heldBack.length} file(s) published last were held back because an earlier file failed`]
+      : []),
+    ...cleanupLines(f.cleanup),
+    ...cdnLines(f.cdn),
+  ];
   if (cleanup.length > 0) lines.push(`<ul>${cleanup.map((l) => `<li>${htmlText(l)}</li>`).join('')}</ul>`);
   return `${lines.join('\n')}\n`;
 }

@@ -18,7 +18,8 @@ import { type CleanupResult, NO_CLEANUP, type ListedObject, cleanUp, destination
 import { decideOnly } from './compare.ts';
 import { INPUT } from './constants.ts';
 import { describeError } from './describe.ts';
-import { type FoundFile, findFiles } from './files.ts';
+import { type CdnRefreshReport, refreshCdn } from './cdn-refresh.ts';
+import { type FoundFile, findFiles, matchesRelative } from './files.ts';
 import { FileLedger, finalState } from './ledger.ts';
 import { escapeText } from './log-line.ts';
 import { clientOptions, uploadItems, uploadSettings } from './options.ts';
@@ -69,8 +70,12 @@ export interface DeployReport {
   /** Set when an error no retry can fix stopped the run: what happened and what to check. */
   fatal?: string | undefined;
   dryRun: boolean;
-  /** Requests were not sent for these files (the run stopped first). */
+  /** Requests were not sent for these files (the run stopped first, or they were held back). */
   notAttempted: number;
+  /** `publish-last` files not sent because an earlier file failed. */
+  heldBack: string[];
+  /** The CDN refresh, when one was asked for and the deploy got that far. */
+  cdn?: CdnRefreshReport | undefined;
 }
 
 /** Codes that will answer every request the same way: the run stops at the first one. */
@@ -184,6 +189,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     failures: [],
     dryRun: s.dryRun,
     notAttempted: 0,
+    heldBack: [],
   };
   if (files.length === 0) o.onNoFiles(s.patterns);
   else {
@@ -221,6 +227,8 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       }
     }
     const stored = new Map(listing?.map((x) => [x.key, x.size]));
+    // the rules make each file's headers; the engine compares them for skip-unchanged
+    const items = uploadItems(files, s.rules);
     const planOf = (f: FoundFile): Plan => {
       if (!listing) return 'unknown';
       const size = stored.get(f.key);
@@ -230,8 +238,8 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     const limiter = listing ? inner : probingLimiter(inner);
 
     const report = s.dryRun
-      ? await dryRun(o, client, limiter, files, planOf, signal)
-      : await execute(o, client, limiter, files, planOf, signal, stopper, ledger);
+      ? await dryRun(o, client, limiter, files, items, planOf, signal)
+      : await execute(o, client, limiter, files, items, planOf, signal, stopper, ledger);
     if (report.fatal) return report;
     const deployed = report.totals.failed === 0 ? files.map((f) => f.key) : undefined;
     const cleanup =
@@ -246,10 +254,29 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
             signal: o.signal,
           })
         : NO_CLEANUP;
-    return { ...report, cleanup };
+    const complete = report.totals.failed === 0 && report.heldBack.length === 0 && files.length > 0;
+    const cdn =
+      s.cdn && complete
+        ? await refreshCdn({
+            cdn: s.cdn,
+            keys: [...report.totals.changedKeys, ...cleanup.deletedKeys],
+            credentials: o.credentials,
+            dryRun: s.dryRun,
+            log: o.log,
+            signal: o.signal,
+          })
+        : undefined;
+    if (s.cdn && !complete && files.length > 0)
+      o.log.warning(`${s.cdn.product.toUpperCase()} refresh: skipped, since the deploy is incomplete`);
+    return { ...report, cleanup, cdn };
   } finally {
     await client.close();
   }
+}
+
+/** Whether `f` is one of the files sent only after every other one is stored. */
+function publishedLast(f: FoundFile, patterns: readonly string[]): boolean {
+  return patterns.some((p) => matchesRelative(f.rel, p));
 }
 
 async function execute(
@@ -257,21 +284,16 @@ async function execute(
   client: OssClient,
   limiter: Limiter,
   files: readonly FoundFile[],
+  items: readonly UploadItem[],
   planOf: (f: FoundFile) => Plan,
   signal: AbortSignal,
   stopper: AbortController,
   ledger: FileLedger,
 ): Promise<DeployReport> {
   const s = o.settings;
-  const items = uploadItems(files);
-  const check: UploadItem[] = [];
-  const send: UploadItem[] = [];
-  files.forEach((f, i) => {
-    const p = planOf(f);
-    (s.skipUnchanged && (p === 'same size' || p === 'unknown') ? check : send).push(items[i]!);
-  });
   const done = new Map<string, UploadOutcome>();
   let fatal: string | undefined;
+  let failed = 0;
   let annotated = 0;
   const ANNOTATIONS = 10;
   const onFileDone = (out: UploadOutcome): void => {
@@ -283,6 +305,7 @@ async function execute(
       o.log.debug(detailsOf(out));
       return;
     }
+    failed++;
     // after a cancel or a stop, every file fails with the same reason; it is said once
     if (signal.aborted) return;
     if (fatalHint(out.error)) {
@@ -304,13 +327,41 @@ async function execute(
     onFileDone,
   };
   const upload = o.upload ?? uploadFiles;
-  try {
+  /** One phase: new and resized files are sent at once, same-size ones checked first. */
+  const send = async (indexes: readonly number[]): Promise<void> => {
+    const check: UploadItem[] = [];
+    const direct: UploadItem[] = [];
+    for (const i of indexes) {
+      const p = planOf(files[i]!);
+      (s.skipUnchanged && (p === 'same size' || p === 'unknown') ? check : direct).push(items[i]!);
+    }
     const answered = await Promise.all([
-      send.length > 0 ? upload(send, { ...shared, skipUnchanged: false }) : [],
+      direct.length > 0 ? upload(direct, { ...shared, skipUnchanged: false }) : [],
       check.length > 0 ? upload(check, { ...shared, skipUnchanged: true }) : [],
     ]);
     // the engine answers for every item, reported or not
     for (const out of answered.flat()) if (!done.has(out.item.key)) onFileDone(out);
+  };
+  const all = files.map((_, i) => i);
+  const last = all.filter((i) => publishedLast(files[i]!, s.publishLast));
+  const first = all.filter((i) => !publishedLast(files[i]!, s.publishLast));
+  let heldBack: string[] = [];
+  try {
+    await send(first);
+    if (last.length > 0) {
+      if (failed === 0 && fatal === undefined) {
+        if (first.length > 0)
+          o.log.info(`every other file is stored; now the ${last.length} file(s) published last`);
+        await send(last);
+      } else {
+        // the stored pages keep pointing at assets that are still there
+        heldBack = last.map((i) => files[i]!.key);
+        ledger.holdBack(heldBack);
+        o.log.warning(
+          `publish-last: ${heldBack.length} file(s) not sent because an earlier file failed; the pages already stored still point at assets that exist`,
+        );
+      }
+    }
   } catch (e) {
     // a cancel by the user ends the run here; a stop for a fatal error is reported below
     if (fatal === undefined) throw e;
@@ -318,15 +369,22 @@ async function execute(
   const outcomes = files.map((f) => done.get(f.key)).filter((x): x is UploadOutcome => x !== undefined);
   if (fatal === undefined) ledger.assertSettled();
   const t = totals(outcomes, (key) => client.objectUrl(s.bucket, key));
+  const held = new Set(heldBack);
   return {
     files: [...files],
-    rows: outcomes.map((out) => rowOf(out)),
+    rows: [
+      ...outcomes.map((out) => rowOf(out)),
+      ...files
+        .filter((f) => held.has(f.key))
+        .map((f) => ({ file: f.file, key: f.key, size: f.size, result: 'held back (an earlier file failed)' })),
+    ],
     totals: t,
     cleanup: NO_CLEANUP,
     failures: outcomes.filter((x) => !x.ok).map((x) => describeError((x as { error: unknown }).error)),
     fatal,
     dryRun: false,
     notAttempted: files.length - outcomes.length,
+    heldBack,
   };
 }
 
@@ -359,11 +417,11 @@ async function dryRun(
   client: OssClient,
   limiter: Limiter,
   files: readonly FoundFile[],
+  items: readonly UploadItem[],
   planOf: (f: FoundFile) => Plan,
   signal: AbortSignal,
 ): Promise<DeployReport> {
   const s = o.settings;
-  const items = uploadItems(files);
   const rows: SummaryRow[] = new Array<SummaryRow>(files.length);
   const failures: string[] = [];
   let next = 0;
@@ -421,10 +479,12 @@ async function dryRun(
       bytesResumed: 0,
       keys,
       urls: keys.map((k) => client.objectUrl(s.bucket, k)),
+      changedKeys: rows.filter((r) => r.result.startsWith('would')).map((r) => r.key),
     },
     cleanup: NO_CLEANUP,
     failures,
     dryRun: true,
     notAttempted: 0,
+    heldBack: [],
   };
 }

@@ -27,7 +27,10 @@ import {
   type IfNoFilesFound,
   SIGNATURE_VERSIONS,
   STORAGE_CLASSES,
+  CDN_PRODUCTS,
+  ECS_METADATA_URL_ENV,
 } from './constants.ts';
+import { type HeaderRule, parseRules } from './rules.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { credentialProblem, encodeContentDisposition, headerValueProblem, isToken } from './header-values.ts';
 import { escapeText } from './log-line.ts';
@@ -52,8 +55,8 @@ export interface DeploySettings {
   checkpointDir: string;
   cacheCheckpoints: boolean;
   signatureVersion: 'v4' | 'v1';
-  /** AccessKeys (with an STS token, perhaps), or OIDC sign-in that fetches temporary ones. */
-  auth: KeyAuth | OidcAuth;
+  /** AccessKeys (with an STS token, perhaps), or OIDC or ECS RAM-role sign-in that fetches temporary ones. */
+  auth: KeyAuth | OidcAuth | EcsAuth;
   ifNoFilesFound: IfNoFilesFound;
   overwrite: boolean;
   includeHiddenFiles: boolean;
@@ -64,6 +67,30 @@ export interface DeploySettings {
   dryRun: boolean;
   /** Abort unfinished multipart uploads older than this; undefined leaves them. */
   abortStaleUploadsMs: number | undefined;
+  /** Per-file headers, in order; for each field the last matching rule wins. */
+  rules: HeaderRule[];
+  /** Files whose relative path matches one of these go up after every other file is stored. */
+  publishLast: string[];
+  /** Orphans younger than this (by the server's LastModified and clock) are kept; 0 keeps none. */
+  deleteOrphansMinAgeMs: number;
+  /** Refresh these CDN URLs after the deploy; undefined: no refresh. */
+  cdn: CdnSettings | undefined;
+}
+
+export interface CdnSettings {
+  /** A host name: the URLs are `https://{domain}/{key}`. */
+  domain: string;
+  product: (typeof CDN_PRODUCTS)[number];
+  /** The API endpoint for tests and self-hosted gateways; undefined: the product's public one. */
+  endpoint: string | undefined;
+}
+
+export interface EcsAuth {
+  kind: 'ecs';
+  /** undefined: the role the metadata service lists (`auto`). */
+  roleName: string | undefined;
+  /** undefined: the service's own address. */
+  metadataUrl: string | undefined;
 }
 
 export interface KeyAuth {
@@ -417,6 +444,72 @@ function oidcAuth(src: InputSource): OidcAuth | undefined {
   };
 }
 
+/** ECS RAM-role sign-in when `ecs-ram-role` is given: the instance's role, from its metadata service. */
+function ecsAuth(src: InputSource): EcsAuth | undefined {
+  const role = src.get(INPUT.ecsRamRole).trim();
+  if (!role) return undefined;
+  for (const input of [INPUT.roleArn, INPUT.oidcProviderArn, INPUT.accessKeyId, INPUT.accessKeySecret, INPUT.securityToken]) {
+    if (src.get(input).trim()) {
+      // never echo a secret, not even in the error that refuses it
+      refuse(
+        INPUT.ecsRamRole,
+        `${ref(INPUT.ecsRamRole, true)}: set, and so is ${ref(input)}; allowed one way to sign in: remove ${ref(input)} to use the instance's RAM role, or ${ref(INPUT.ecsRamRole)} to use ${input.startsWith('access') || input === INPUT.securityToken ? 'the keys' : 'OIDC'}`,
+        'one way to sign in',
+      );
+    }
+  }
+  if (role.toLowerCase() !== 'auto' && !/^[A-Za-z0-9.-]{1,64}$/.test(role))
+    fail(INPUT.ecsRamRole, role, 'a RAM role name (1-64 letters, digits, `.` and `-`), or `auto` for the role attached to the instance');
+  const metadataUrl = src.env[ECS_METADATA_URL_ENV]?.trim() || undefined;
+  if (metadataUrl !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(metadataUrl))
+    refuse(
+      INPUT.ecsRamRole,
+      `${ECS_METADATA_URL_ENV}: got \`${escapeText(metadataUrl)}\`; allowed http://host[:port] with no path (it is for tests and gateways; unset, the instance's metadata service is used)`,
+      'http://host[:port]',
+    );
+  return { kind: 'ecs', roleName: role.toLowerCase() === 'auto' ? undefined : role, metadataUrl };
+}
+
+/** One pattern per line; `false`, `none` or `off` for none. */
+function publishLast(src: InputSource): string[] {
+  const raw = src.get(INPUT.publishLast);
+  const text = raw.trim() === '' ? DEFAULTS[INPUT.publishLast] : raw.trim();
+  if (/^(false|none|off|no)$/i.test(text)) return [];
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  for (const line of lines)
+    if (line.startsWith('!') || line.split('/').some((seg) => seg === '.' || seg === '..'))
+      fail(
+        INPUT.publishLast,
+        line,
+        'patterns like the lines of `path`, relative to the common root, without `!`, `.` or `..` segments; or `false` to publish in any order',
+      );
+  return lines;
+}
+
+function orphanMinAge(src: InputSource): number {
+  const raw = src.get(INPUT.deleteOrphansMinAge).trim() || DEFAULTS[INPUT.deleteOrphansMinAge];
+  const ms = parseDuration(raw);
+  if (ms === undefined)
+    fail(INPUT.deleteOrphansMinAge, raw, 'an age such as `7d`, `36h` or `90m`, or `0` to delete orphans of any age');
+  return ms;
+}
+
+function cdnSettings(src: InputSource): CdnSettings | undefined {
+  const product = oneOf(src, INPUT.cdnProduct, CDN_PRODUCTS, DEFAULTS[INPUT.cdnProduct])!;
+  const rawEndpoint = src.get(INPUT.cdnEndpoint).trim();
+  if (rawEndpoint && !/^https?:\/\/[^/?#\s@]+\/?$/.test(rawEndpoint))
+    fail(INPUT.cdnEndpoint, rawEndpoint, 'an http(s) URL with no path, such as `http://127.0.0.1:8080` (for tests and self-hosted gateways)');
+  const raw = src.get(INPUT.cdnDomain).trim();
+  if (!raw) return undefined;
+  const domain = raw.replace(/^https:\/\//i, '').replace(/\/$/, '').toLowerCase();
+  if (!/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/.test(domain))
+    fail(INPUT.cdnDomain, raw, 'the accelerated domain name, such as `static.example.com` (the URLs refreshed are `https://{domain}/{key}`)');
+  return { domain, product, endpoint: rawEndpoint || undefined };
+}
+
 /** Off when empty or false; otherwise an age of at least an hour. */
 function staleAge(src: InputSource): number | undefined {
   const raw = src.get(INPUT.abortStaleUploads).trim();
@@ -433,7 +526,7 @@ function staleAge(src: InputSource): number | undefined {
 
 /** Parse every setting; throws {@link SettingError} at the first bad one. */
 export function readSettings(src: InputSource): DeploySettings {
-  const auth = oidcAuth(src) ?? keyAuth(src);
+  const auth = ecsAuth(src) ?? oidcAuth(src) ?? keyAuth(src);
   const patterns = src
     .get(INPUT.path)
     .split(/\r?\n/)
@@ -539,6 +632,10 @@ export function readSettings(src: InputSource): DeploySettings {
     deleteOrphans,
     dryRun: bool(src, INPUT.dryRun),
     abortStaleUploadsMs: staleAge(src),
+    rules: parseRules(src.get(INPUT.rules)),
+    publishLast: publishLast(src),
+    deleteOrphansMinAgeMs: orphanMinAge(src),
+    cdn: cdnSettings(src),
   };
   return inputs;
 }

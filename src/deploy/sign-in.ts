@@ -6,9 +6,10 @@ import {
   type Credentials,
   type CredentialsProvider,
   assumeRoleWithOidc,
+  ecsRoleCredentials,
   refreshingCredentials,
 } from '../oss/index.ts';
-import type { DeploySettings, OidcAuth } from './settings.ts';
+import type { DeploySettings, EcsAuth, OidcAuth } from './settings.ts';
 import { describeError } from './describe.ts';
 
 export interface SignInDeps {
@@ -35,6 +36,7 @@ export function credentialsFor(
     const { kind: _kind, ...keys } = auth;
     return keys;
   }
+  if (auth.kind === 'ecs') return ecsSignIn(auth, deps);
   let sets = 0;
   return refreshingCredentials(() => signIn(auth, deps, ++sets), {
     ...(deps.refreshBeforeMs !== undefined ? { refreshBeforeMs: deps.refreshBeforeMs } : {}),
@@ -43,6 +45,46 @@ export function credentialsFor(
         `could not refresh the OSS credentials yet (the current ones still work): ${describeError(e)}`,
       ),
   });
+}
+
+function maskSet(creds: Credentials, deps: SignInDeps): void {
+  // the key id too, since it names the session
+  deps.mask(creds.accessKeyId);
+  deps.mask(creds.accessKeySecret);
+  if (creds.securityToken) deps.mask(creds.securityToken);
+}
+
+/** The instance's RAM role, in hardened mode, refreshed before expiry; each new set masked before use. */
+function ecsSignIn(auth: EcsAuth, deps: SignInDeps): CredentialsProvider {
+  const inner = ecsRoleCredentials({
+    roleName: auth.roleName,
+    metadataUrl: auth.metadataUrl,
+    refresh: {
+      ...(deps.refreshBeforeMs !== undefined ? { refreshBeforeMs: deps.refreshBeforeMs } : {}),
+      onRefreshError: (e) =>
+        deps.warning(
+          `could not refresh the OSS credentials yet (the current ones still work): ${describeError(e)}`,
+        ),
+    },
+  });
+  let last: string | undefined;
+  return async (hint) => {
+    let creds: Credentials;
+    try {
+      creds = await inner(hint);
+    } catch (e) {
+      throw new SignInError(describeError(e), e);
+    }
+    if (creds.accessKeyId !== last) {
+      maskSet(creds, deps);
+      const role = (creds as { roleName?: string }).roleName ?? auth.roleName ?? 'the instance role';
+      deps.info(
+        `${last === undefined ? 'signed in' : 'refreshed the credentials'} with the ECS RAM role ${role}, valid until ${creds.expiration?.toISOString() ?? 'unknown'}`,
+      );
+      last = creds.accessKeyId;
+    }
+    return creds;
+  };
 }
 
 async function signIn(auth: OidcAuth, deps: SignInDeps, n: number): Promise<Credentials> {
@@ -72,10 +114,8 @@ async function signIn(auth: OidcAuth, deps: SignInDeps, n: number): Promise<Cred
       e,
     );
   }
-  // mask before anything can print them; the key id too, since it names the session
-  deps.mask(creds.accessKeyId);
-  deps.mask(creds.accessKeySecret);
-  if (creds.securityToken) deps.mask(creds.securityToken);
+  // mask before anything can print them
+  maskSet(creds, deps);
   deps.info(
     `${n === 1 ? 'signed in' : 'refreshed the credentials'} with OIDC as ${auth.roleArn} (session ${auth.roleSessionName}), valid until ${creds.expiration?.toISOString() ?? 'unknown'}`,
   );

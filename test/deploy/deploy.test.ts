@@ -2,74 +2,16 @@
 // to our server on 127.0.0.1, real files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ActionIo, run } from '../../src/action/main.ts';
+import { run } from '../../src/action/main.ts';
 import { summaryHtml, SUMMARY_ROWS, totals } from '../../src/deploy/report.ts';
 import { NO_CLEANUP } from '../../src/deploy/cleanup.ts';
-import { startTestServer } from '../helpers/server.ts';
 import { clientFor } from '../helpers/client.ts';
-import { tempDir } from '../helpers/files.ts';
 import { bufferBody } from '../../src/oss/index.ts';
+import { capture, site } from './harness.ts';
 
 const T = { timeout: 120_000 };
-
-interface Captured {
-  io: ActionIo;
-  lines: string[];
-  errors: string[];
-  warnings: string[];
-  outputs: Record<string, string>;
-  summary: string[];
-}
-
-function capture(inputs: Record<string, string>, env: Record<string, string>): Captured {
-  const c: Captured = {
-    lines: [],
-    errors: [],
-    warnings: [],
-    outputs: {},
-    summary: [],
-    io: undefined as unknown as ActionIo,
-  };
-  c.io = {
-    getInput: (n) => inputs[n] ?? '',
-    env,
-    setSecret: () => undefined,
-    info: (l) => c.lines.push(l),
-    warning: (l) => c.warnings.push(l),
-    error: (l) => c.errors.push(l),
-    debug: () => undefined,
-    setOutput: (n, v) => (c.outputs[n] = v),
-    appendSummary: (html) => {
-      c.summary.push(html);
-      return Promise.resolve();
-    },
-    saveState: () => undefined,
-    getIdToken: () => Promise.reject(new Error('no token here')),
-  };
-  return c;
-}
-
-async function site(t: Parameters<typeof tempDir>[0], count: number) {
-  const server = await startTestServer();
-  t.after(() => server.close());
-  const dir = await tempDir(t);
-  const ws = join(dir, 'ws');
-  await mkdir(join(ws, 'site'), { recursive: true });
-  for (let i = 0; i < count; i++) await writeFile(join(ws, 'site', `f${i}.html`), `<p>${i}</p>\n`);
-  const inputs = {
-    path: 'site',
-    bucket: 'test-bucket',
-    endpoint: server.url,
-    destination: 'web',
-    'access-key-id': 'test-ak',
-    'access-key-secret': 'test-sk',
-    'cache-checkpoints': 'false',
-  };
-  const env = { GITHUB_WORKSPACE: ws, RUNNER_TEMP: join(dir, 'tmp') };
-  return { server, dir, ws, inputs, env };
-}
 
 test(
   'a wrong secret with 300 files stops at the first answer with one error that says what to check',
