@@ -35,7 +35,13 @@ const FIELD_LIST = `${FIELDS.join(', ')} or x-oss-meta-*`;
 const META = /^x-oss-meta-[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 
-function ruleError(index: number, glob: string | undefined, text: string, allowed: string, value?: string): never {
+function ruleError(
+  index: number,
+  glob: string | undefined,
+  text: string,
+  allowed: string,
+  value?: string,
+): never {
   const where = `rule ${index}${glob === undefined ? '' : ` (\`${escapeText(glob)}\`)`}`;
   throw new SettingError(INPUT.rules, `${ref(INPUT.rules, true)}: ${where}: ${text}; allowed ${allowed}`, {
     ...(value === undefined ? {} : { value }),
@@ -61,7 +67,8 @@ function headerOf(index: number, glob: string, rawField: string, rawValue: strin
     ruleError(index, glob, got, 'a MIME type such as `text/html; charset=utf-8`', value);
   const sent = field === 'content-disposition' ? encodeContentDisposition(value) : value;
   const problem = headerValueProblem(field, sent);
-  if (problem) ruleError(index, glob, problem.replace(/; allowed .*$/, ''), 'visible ASCII, spaces and tabs', value);
+  if (problem)
+    ruleError(index, glob, problem.replace(/; allowed .*$/, ''), 'visible ASCII, spaces and tabs', value);
   return [field, sent];
 }
 
@@ -82,7 +89,8 @@ function fieldsOf(index: number, glob: string, pairs: Array<[string, string]>): 
   const headers: Record<string, string> = {};
   for (const [f, v] of pairs) {
     const [name, value] = headerOf(index, glob, f, v);
-    if (name in headers) ruleError(index, glob, `\`${f.trim().toLowerCase()}\` is set twice`, 'each field once per rule');
+    if (name in headers)
+      ruleError(index, glob, `\`${f.trim().toLowerCase()}\` is set twice`, 'each field once per rule');
     headers[name] = value;
   }
   if (pairs.length === 0) ruleError(index, glob, 'no field is set', `one or more of ${FIELD_LIST}`);
@@ -99,14 +107,27 @@ function fromLines(text: string): HeaderRule[] {
     const index = rules.length + 1;
     const colon = /:\s/.exec(t);
     if (!colon)
-      ruleError(index, undefined, `\`${escapeText(t)}\` has no \`: \` after its pattern`, '`pattern: field=value, field=value` lines or a YAML list', t);
+      ruleError(
+        index,
+        undefined,
+        `\`${escapeText(t)}\` has no \`: \` after its pattern`,
+        '`pattern: field=value, field=value` lines or a YAML list',
+        t,
+      );
     const glob = checkGlob(index, t.slice(0, colon.index));
     const pairs = t
       .slice(colon.index + colon[0].length)
       .split(FIELD_START)
       .map((part): [string, string] => {
         const eq = part.indexOf('=');
-        if (eq <= 0) ruleError(index, glob, `\`${escapeText(part.trim())}\` is not \`field=value\``, `\`field=value\` pairs of ${FIELD_LIST}`, part);
+        if (eq <= 0)
+          ruleError(
+            index,
+            glob,
+            `\`${escapeText(part.trim())}\` is not \`field=value\``,
+            `\`field=value\` pairs of ${FIELD_LIST}`,
+            part,
+          );
         return [part.slice(0, eq), part.slice(eq + 1)];
       });
     rules.push(fieldsOf(index, glob, pairs));
@@ -125,17 +146,24 @@ function fromYaml(text: string): HeaderRule[] {
       { allowed: 'a YAML list of mappings' },
     );
   }
-  if (!Array.isArray(doc)) return ruleError(0, undefined, 'the YAML is not a list', 'a YAML list of mappings');
+  if (!Array.isArray(doc))
+    return ruleError(0, undefined, 'the YAML is not a list', 'a YAML list of mappings');
   return doc.map((item: unknown, i) => {
     const index = i + 1;
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       ruleError(index, undefined, 'is not a mapping', 'a mapping with `glob` and fields');
     const { glob, ...rest } = item as Record<string, unknown>;
-    if (typeof glob !== 'string') ruleError(index, undefined, '`glob` is missing or not text', 'a `glob` pattern in every rule');
+    if (typeof glob !== 'string')
+      ruleError(index, undefined, '`glob` is missing or not text', 'a `glob` pattern in every rule');
     const g = checkGlob(index, glob);
     const pairs = Object.entries(rest).map(([k, v]): [string, string] => {
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
-        ruleError(index, g, `\`${escapeText(k)}\` is ${v === null ? 'empty' : 'not text'}`, 'text values (numbers are read as text)');
+        ruleError(
+          index,
+          g,
+          `\`${escapeText(k)}\` is ${v === null ? 'empty' : 'not text'}`,
+          'text values (numbers are read as text)',
+        );
       return [k, String(v)];
     });
     return fieldsOf(index, g, pairs);

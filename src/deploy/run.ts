@@ -376,7 +376,12 @@ async function execute(
       ...outcomes.map((out) => rowOf(out)),
       ...files
         .filter((f) => held.has(f.key))
-        .map((f) => ({ file: f.file, key: f.key, size: f.size, result: 'held back (an earlier file failed)' })),
+        .map((f) => ({
+          file: f.file,
+          key: f.key,
+          size: f.size,
+          result: 'held back (an earlier file failed)',
+        })),
     ],
     totals: t,
     cleanup: NO_CLEANUP,

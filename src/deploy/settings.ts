@@ -448,7 +448,13 @@ function oidcAuth(src: InputSource): OidcAuth | undefined {
 function ecsAuth(src: InputSource): EcsAuth | undefined {
   const role = src.get(INPUT.ecsRamRole).trim();
   if (!role) return undefined;
-  for (const input of [INPUT.roleArn, INPUT.oidcProviderArn, INPUT.accessKeyId, INPUT.accessKeySecret, INPUT.securityToken]) {
+  for (const input of [
+    INPUT.roleArn,
+    INPUT.oidcProviderArn,
+    INPUT.accessKeyId,
+    INPUT.accessKeySecret,
+    INPUT.securityToken,
+  ]) {
     if (src.get(input).trim()) {
       // never echo a secret, not even in the error that refuses it
       refuse(
@@ -459,7 +465,11 @@ function ecsAuth(src: InputSource): EcsAuth | undefined {
     }
   }
   if (role.toLowerCase() !== 'auto' && !/^[A-Za-z0-9.-]{1,64}$/.test(role))
-    fail(INPUT.ecsRamRole, role, 'a RAM role name (1-64 letters, digits, `.` and `-`), or `auto` for the role attached to the instance');
+    fail(
+      INPUT.ecsRamRole,
+      role,
+      'a RAM role name (1-64 letters, digits, `.` and `-`), or `auto` for the role attached to the instance',
+    );
   const metadataUrl = src.env[ECS_METADATA_URL_ENV]?.trim() || undefined;
   if (metadataUrl !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(metadataUrl))
     refuse(
@@ -493,7 +503,11 @@ function orphanMinAge(src: InputSource): number {
   const raw = src.get(INPUT.deleteOrphansMinAge).trim() || DEFAULTS[INPUT.deleteOrphansMinAge];
   const ms = parseDuration(raw);
   if (ms === undefined)
-    fail(INPUT.deleteOrphansMinAge, raw, 'an age such as `7d`, `36h` or `90m`, or `0` to delete orphans of any age');
+    fail(
+      INPUT.deleteOrphansMinAge,
+      raw,
+      'an age such as `7d`, `36h` or `90m`, or `0` to delete orphans of any age',
+    );
   return ms;
 }
 
@@ -501,12 +515,23 @@ function cdnSettings(src: InputSource): CdnSettings | undefined {
   const product = oneOf(src, INPUT.cdnProduct, CDN_PRODUCTS, DEFAULTS[INPUT.cdnProduct])!;
   const rawEndpoint = src.get(INPUT.cdnEndpoint).trim();
   if (rawEndpoint && !/^https?:\/\/[^/?#\s@]+\/?$/.test(rawEndpoint))
-    fail(INPUT.cdnEndpoint, rawEndpoint, 'an http(s) URL with no path, such as `http://127.0.0.1:8080` (for tests and self-hosted gateways)');
+    fail(
+      INPUT.cdnEndpoint,
+      rawEndpoint,
+      'an http(s) URL with no path, such as `http://127.0.0.1:8080` (for tests and self-hosted gateways)',
+    );
   const raw = src.get(INPUT.cdnDomain).trim();
   if (!raw) return undefined;
-  const domain = raw.replace(/^https:\/\//i, '').replace(/\/$/, '').toLowerCase();
+  const domain = raw
+    .replace(/^https:\/\//i, '')
+    .replace(/\/$/, '')
+    .toLowerCase();
   if (!/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/.test(domain))
-    fail(INPUT.cdnDomain, raw, 'the accelerated domain name, such as `static.example.com` (the URLs refreshed are `https://{domain}/{key}`)');
+    fail(
+      INPUT.cdnDomain,
+      raw,
+      'the accelerated domain name, such as `static.example.com` (the URLs refreshed are `https://{domain}/{key}`)',
+    );
   return { domain, product, endpoint: rawEndpoint || undefined };
 }
 

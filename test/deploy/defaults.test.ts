@@ -58,3 +58,8 @@ test('the command line and the deploy layer reach no @actions/* package and noth
     );
   }
 });
+
+test('the action description fits the Marketplace limit of 125 characters', async () => {
+  const action = parse(await readFile(join(ROOT, 'action.yml'), 'utf8')) as { description: string };
+  assert.ok(action.description.length <= 125, `${action.description.length} characters`);
+});

@@ -67,7 +67,6 @@ export async function site(
   return { server, dir, ws, inputs, env };
 }
 
-
 /** Writes `files` (relative path -> content) under `dir/site`. */
 export async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
   for (const [rel, content] of Object.entries(files)) {
