@@ -96,12 +96,23 @@ export function signV4(
     scope,
     createHash('sha256').update(v4CanonicalRequest(req, additional)).digest('hex'),
   ].join('\n');
-  let key: Buffer = createHmac('sha256', `aliyun_v4${credentials.accessKeySecret}`).update(day).digest();
-  for (const part of [region, 'oss', 'aliyun_v4_request'])
-    key = createHmac('sha256', key).update(part).digest();
-  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  const signature = createHmac('sha256', signingKey(credentials.accessKeySecret, day, region))
+    .update(stringToSign)
+    .digest('hex');
   const extra = additional.length > 0 ? `,AdditionalHeaders=${additional.join(';')}` : '';
   const authorization = `OSS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}${extra},Signature=${signature}`;
   req.headers.authorization = authorization;
   return authorization;
+}
+
+/** The last derived key: it changes once a day per secret and region, and deriving it costs four HMACs. */
+let lastKey: { secret: string; day: string; region: string; key: Buffer } | undefined;
+
+function signingKey(secret: string, day: string, region: string): Buffer {
+  if (lastKey?.secret === secret && lastKey.day === day && lastKey.region === region) return lastKey.key;
+  let key: Buffer = createHmac('sha256', `aliyun_v4${secret}`).update(day).digest();
+  for (const part of [region, 'oss', 'aliyun_v4_request'])
+    key = createHmac('sha256', key).update(part).digest();
+  lastKey = { secret, day, region, key };
+  return key;
 }

@@ -59,7 +59,8 @@ export function parseXml(text: string): Record<string, unknown> | undefined {
 
 /** A body meant to be empty that holds an OSS error document (what some gateways send with a 2xx). */
 export function looksLikeErrorDocument(text: string): boolean {
-  return /^\s*(<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(text);
+  // nearly every such answer is empty: skip the pattern for those
+  return text.length > 0 && /^\s*(<\?xml[^>]*\?>\s*)?<Error[\s>]/.test(text);
 }
 
 export function str(v: unknown): string | undefined {

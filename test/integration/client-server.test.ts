@@ -9,6 +9,7 @@ import { OssError, bufferBody, crc64, fileRangeBody, isOssError } from '../../sr
 import { type SignableRequest, signV4 } from '../../src/oss/signer-v4.ts';
 import { signV1 } from '../../src/oss/signer-v1.ts';
 import { uriEncode } from '../../src/oss/uri.ts';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 
 const B = 'test-bucket';
 const KEYS = ['plain.txt', 'dir/ünïcödé 文件.txt', 'a b+c?d#e%f.txt', 'deep/path/with spaces/x'];
@@ -363,4 +364,26 @@ test('an aborted call rejects with the signal reason itself', async (t) => {
     client.putObject({ bucket: B, key: 'x', body: bufferBody('x'), signal: controller.signal }),
     (e) => e === reason,
   );
+});
+
+test('HEAD requests keep their connection (undici would close it after each; over a real link that doubles a HEAD)', async (t) => {
+  const server = await startTestServer();
+  t.after(() => server.close());
+  let connections = 0;
+  const counter = createNetServer((socket) => {
+    connections++;
+    const upstream = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', () => resolve()));
+  t.after(() => new Promise<void>((resolve) => counter.close(() => resolve())));
+  const client = clientFor({ url: `http://127.0.0.1:${(counter.address() as AddressInfo).port}` });
+  t.after(() => client.close());
+  await client.putObject({ bucket: 'test-bucket', key: 'k', body: bufferBody('x') });
+  for (let i = 0; i < 10; i++) await client.headObject({ bucket: 'test-bucket', key: 'k' });
+  for (let i = 0; i < 10; i++)
+    await assert.rejects(client.headObject({ bucket: 'test-bucket', key: `missing-${i}` }), /NoSuchKey/);
+  assert.ok(connections <= 2, `21 sequential requests opened ${connections} connections`);
 });
