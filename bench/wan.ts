@@ -3,11 +3,11 @@
  *
  * The deploy scenarios of a runner far from its region: our OSS-compatible server in its own process, reached
  * through the link emulator (bench/link.ts). Each scenario runs as a whole process (start-up included, as a
- * workflow step pays it), with default inputs, beside a naive ali-oss `put` loop at 4 and at 64 in flight,
+ * workflow step pays it; ours is the bundled command users run), with default inputs, beside a naive ali-oss `put` loop at 4 and at 64 in flight,
  * Alibaba's Go SDK for the large asset when it is installed, and what the link allows (bytes over the
  * bandwidth, plus a few round trips).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -118,6 +118,13 @@ async function makeFile(path: string, bytes: number): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
+// the command as users run it is the bundle: it must be what the sources build
+const fresh = spawnSync(node, [join(root, 'scripts/bundle.ts'), '--check'], { cwd: root, encoding: 'utf8' });
+if (fresh.status !== 0)
+  throw new Error(
+    `dist/ is not what the sources build; run \`npm run bundle\` first\n${fresh.stdout}${fresh.stderr}`,
+  );
+
 const work = await mkdtemp(join(tmpdir(), 'oss-bench-wan-'));
 const server = await startServerProcess(join(work, 'data'));
 const link = await startLink({
@@ -134,7 +141,7 @@ try {
 
   const ours = (path: string, destination: string): Promise<Timed> =>
     timed(node, [
-      join(root, 'src/cli/index.ts'),
+      join(root, 'dist/cli.js'),
       path,
       '--bucket',
       'bench',
