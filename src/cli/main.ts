@@ -161,8 +161,7 @@ Publishing order and CDN:
   -h, --help                  this text
   -v, --version               the version
 
-Exit status: 0 all uploaded and verified, 1 an upload, the cleanup or the CDN refresh failed,
-2 bad usage, 130 interrupted (resumable).
+Exit status: 0 all done and verified, 1 an upload, cleanup or CDN refresh failed, 2 bad usage, 130 interrupted (resumable).
 `;
 }
 
