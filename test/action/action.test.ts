@@ -18,6 +18,8 @@ import {
   runJob,
   runStep,
 } from '../helpers/action-runner.ts';
+import { run } from '../../src/action/main.ts';
+import { capture } from '../deploy/harness.ts';
 
 const ID = 'LTAI5tTestAccessKeyId';
 const SECRET = 'S3cr3t-Do-Not-Print-9f8e7d';
@@ -329,14 +331,19 @@ test('bad inputs fail before any request with the input, the value and what is a
       'access key secret missing (the id came from input `access-key-id`): set input `access-key-secret` or OSS_ACCESS_KEY_SECRET / ALIBABA_CLOUD_ACCESS_KEY_SECRET',
     ],
   ];
+  // validation is pure: the step's run() in-process, as the entry calls it (the entry turns the error into ::error::)
+  const env = { GITHUB_WORKSPACE: ws, RUNNER_TEMP: join(dir, 'runner-temp') };
   for (const [override, message] of cases) {
-    const r = await mainOnly(dir, ws, { ...base, ...override });
-    assert.equal(r.code, 1, JSON.stringify(override));
-    assert.ok(r.stdout.includes(`::error::${message}`), `${JSON.stringify(override)}\n${r.stdout}`);
+    const c = capture({ ...base, ...override }, env);
+    await assert.rejects(run({ io: c.io }), (e: Error) => {
+      assert.ok(e.message.includes(message), `${JSON.stringify(override)}\n${e.message}`);
+      return true;
+    });
   }
   assert.equal(server.requests.length, 0, 'no request was made');
 
-  // credentials from the environment, as aliyun/configure-aliyun-credentials-action exports them
+  // credentials from the environment, as aliyun/configure-aliyun-credentials-action exports them; through the
+  // bundle, as the runner runs it
   const fromEnv = await mainOnly(
     dir,
     ws,
