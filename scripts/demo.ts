@@ -4,8 +4,8 @@
  * Actions cache; attempt 2 (a re-run) restores them and sends only what is missing. No credentials,
  * network or setup beyond `npm ci`.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RequestRecord, startServer } from '../src/server/index.ts';
@@ -15,9 +15,12 @@ import { inputEnv, newJob, runJob } from '../test/helpers/action-runner.ts';
 
 const MiB = 1024 * 1024;
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+/** The Actions cache library's own chatter (tar commands, transfer counters): not what the demo is about. */
+const CACHE_NOISE =
+  /^(\[command\]|Sent \d+ of|Received \d+ of|Cache Size:|Cache hit for|Cache restored successfully|Cache saved successfully)/;
 const relay = (prefix: string) => (line: string) => {
   // the runner turns these commands into log features; show the text only
-  if (/^::(add-mask|debug|endgroup)::/.test(line)) return;
+  if (/^::(add-mask|debug|endgroup)::/.test(line) || CACHE_NOISE.test(line)) return;
   say(`  ${prefix} | ${line.replace(/^::group::/, '')}`);
 };
 
@@ -54,6 +57,7 @@ try {
     server.requests.filter((r) => r.operation === 'UploadPart' && r.status === 200 && which(r)).length;
 
   say('2/4 attempt 1: node dist/index.js, interrupted with SIGTERM once the big file is under way');
+  say('    (the server holds every UploadPart for 300 ms in this attempt, so the interruption lands midway)');
   let interrupted = false;
   let stopFirst: ((signal: NodeJS.Signals) => void) | undefined;
   const watch = setInterval(() => {
@@ -87,6 +91,18 @@ try {
     endpoint: server.url,
   });
   const objects = await client.listObjects({ bucket: 'demo-bucket', prefix: 'releases/demo/' });
+  // read every object back and compare it with the file it came from, byte for byte
+  let identical = 0;
+  for (const o of objects) {
+    const { body } = await client.getObject({ bucket: 'demo-bucket', key: o.key });
+    const stored = createHash('sha256');
+    for await (const chunk of body) stored.update(chunk as Buffer);
+    const local = createHash('sha256').update(
+      await readFile(join(ws, 'site', o.key.slice('releases/demo/'.length))),
+    );
+    if (stored.digest('hex') === local.digest('hex')) identical++;
+    else say(`    MISMATCH: ${o.key} differs from its file`);
+  }
   await client.close();
   const resumed = Number(second.outputs['bytes-resumed']);
   // counted now: parts whose bodies were already in flight when attempt 1 stopped may still have been stored
@@ -99,8 +115,9 @@ try {
     `    uploaded-count=${second.outputs['uploaded-count']} bytes-uploaded=${second.outputs['bytes-uploaded']} bytes-resumed=${resumed}`,
   );
   for (const o of objects) say(`    ${server.url}/demo-bucket/${o.key}  (${o.size} bytes)`);
+  say(`    read back: ${identical} of ${objects.length} objects are byte for byte their files (SHA-256)`);
   say(
-    `demo: interrupted=${interrupted} resumed_bytes=${resumed} parts_attempt1=${sentBefore} parts_attempt2=${sentNow} objects=${objects.length}`,
+    `demo: interrupted=${interrupted} resumed_bytes=${resumed} parts_attempt1=${sentBefore} parts_attempt2=${sentNow} objects=${objects.length} identical=${identical}`,
   );
 } finally {
   await cache.close();
