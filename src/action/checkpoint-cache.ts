@@ -22,7 +22,8 @@ export interface CacheLog {
 
 /**
  * Key for this run attempt, and restore keys that find earlier attempts of the same run with the same
- * bucket, destination and file list (a different file set never picks up foreign checkpoints).
+ * bucket, destination and file list (a different file set never picks up foreign checkpoints). A matrix shard
+ * (`2of4`) has keys of its own: a re-run of one failed shard restores only that shard's checkpoints.
  */
 export function checkpointCacheKey(o: {
   bucket: string;
@@ -30,12 +31,14 @@ export function checkpointCacheKey(o: {
   files: readonly string[];
   runId: string;
   runAttempt: string;
+  shard?: { index: number; count: number } | undefined;
 }): { key: string; restoreKeys: string[] } {
   const hash = createHash('sha256')
     .update([o.bucket, o.destination, ...[...o.files].sort()].join('\n'))
     .digest('hex')
     .slice(0, 16);
-  const runPrefix = `${CACHE_KEY_PREFIX}-${hash}-${o.runId}-`;
+  const shard = o.shard ? `-shard-${o.shard.index}of${o.shard.count}` : '';
+  const runPrefix = `${CACHE_KEY_PREFIX}${shard}-${hash}-${o.runId}-`;
   return { key: `${runPrefix}${o.runAttempt}`, restoreKeys: [runPrefix] };
 }
 

@@ -20,6 +20,7 @@ import { safeLine } from '../deploy/log-line.ts';
 import { ProgressReporter, cdnFailure, outputValues, summaryHtml } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type InputSource, describeSettings, readSettings } from '../deploy/settings.ts';
+import { shardLabel } from '../deploy/shard.ts';
 import { type SignInDeps, credentialsFor } from '../deploy/sign-in.ts';
 import { STATE } from './state.ts';
 
@@ -126,6 +127,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
           files: files.map((f) => f.key),
           runId: io.env.GITHUB_RUN_ID ?? '0',
           runAttempt: io.env.GITHUB_RUN_ATTEMPT ?? '1',
+          shard: settings.shard?.kind === 'upload' ? settings.shard : undefined,
         });
         cacheKey = key.key;
         io.saveState(STATE.checkpointDir, checkpointDir);
@@ -153,6 +155,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     stopped: report.fatal,
     heldBack: report.heldBack,
     cdn: report.cdn,
+    shard: settings.shard && shardLabel(settings.shard),
   });
   try {
     await io.appendSummary(html);

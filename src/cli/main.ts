@@ -16,6 +16,7 @@ import { ProgressReporter, cdnFailure, totalsText } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type SettingNames, isSettingError } from '../deploy/setting-error.ts';
 import { type InputSource, readSettings } from '../deploy/settings.ts';
+import { shardLabel } from '../deploy/shard.ts';
 import { credentialsFor } from '../deploy/sign-in.ts';
 import { ProgressBar } from './progress-bar.ts';
 
@@ -64,6 +65,7 @@ const STRING_OPTIONS = [
   INPUT.cdnProduct,
   INPUT.cdnEndpoint,
   INPUT.ecsRamRole,
+  INPUT.shard,
 ] as const;
 const BOOLEAN_OPTIONS = [
   INPUT.cname,
@@ -157,6 +159,14 @@ Publishing order and CDN:
   --cdn-domain HOST           refresh https://HOST/KEY on the CDN for every changed or deleted key
   --cdn-product cdn|dcdn      which service (default cdn)
   --cdn-endpoint URL          the CDN API address, for tests and self-hosted gateways
+
+Matrix shards (one runner is not enough: split the upload over jobs that run at once):
+  --shard I/N                 upload only this job's share of the files (1 <= I <= N <= 256), picked
+                              by a hash of each key; every job globs the same tree. Files published
+                              last wait for the cleanup step; --delete-orphans is refused here
+  --shard cleanup[/N]         the final job, after every shard: verify every key (size, CRC-64,
+                              headers), then send the files published last and clean up; fails and
+                              deletes nothing when a shard did not finish
 
   -h, --help                  this text
   -v, --version               the version
@@ -373,7 +383,8 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
     io.stderr(`${report.fatal}\n`);
     return EXIT.failed;
   }
-  if (report.files.length > 0) io.stdout(`${totalsText(t, report.dryRun)}\n`);
+  const shard = settings.shard ? `${shardLabel(settings.shard)}: ` : '';
+  if (report.files.length > 0 || shard) io.stdout(`${shard}${totalsText(t, report.dryRun)}\n`);
   if (report.cleanup.error) io.stderr(`${report.cleanup.error.message}\n`);
   if (report.cdn?.error) io.stderr(`${cdnFailure(report.cdn.error)}\n`);
   return t.failed > 0 || report.heldBack.length > 0 || report.cleanup.error || report.cdn?.error

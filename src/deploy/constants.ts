@@ -44,11 +44,13 @@ export const INPUT = {
   cdnDomain: 'cdn-domain',
   cdnProduct: 'cdn-product',
   cdnEndpoint: 'cdn-endpoint',
+  shard: 'shard',
 } as const;
 
 export const OUTPUT = {
   uploadedCount: 'uploaded-count',
   skippedCount: 'skipped-count',
+  verifiedCount: 'verified-count',
   updatedCount: 'updated-count',
   bytesUploaded: 'bytes-uploaded',
   bytesResumed: 'bytes-resumed',
@@ -108,6 +110,7 @@ export const DEFAULTS = {
   [INPUT.cdnDomain]: '',
   [INPUT.cdnProduct]: 'cdn',
   [INPUT.cdnEndpoint]: '',
+  [INPUT.shard]: '',
 } as const;
 
 /** Parts of one file in flight at most. */

@@ -80,6 +80,8 @@ export interface Totals {
   skipped: number;
   /** Same bytes already stored; only the headers were rewritten in place. */
   updated: number;
+  /** The cleanup step of a sharded run: stored by the shards with the planned size, CRC-64 and headers. */
+  verified: number;
   failed: number;
   bytesUploaded: number;
   bytesResumed: number;
@@ -97,6 +99,7 @@ export function totals(outcomes: readonly UploadOutcome[], urlOf: (key: string) 
     uploaded: count('uploaded'),
     skipped: count('unchanged'),
     updated: count('headers updated'),
+    verified: 0,
     failed: outcomes.length - ok.length,
     bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
     bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
@@ -137,6 +140,7 @@ export function outputValues(t: Totals, cleanup: CleanupResult, cdnRefreshed = 0
   return {
     [OUTPUT.uploadedCount]: String(t.uploaded),
     [OUTPUT.skippedCount]: String(t.skipped),
+    [OUTPUT.verifiedCount]: String(t.verified),
     [OUTPUT.updatedCount]: String(t.updated),
     [OUTPUT.bytesUploaded]: String(t.bytesUploaded),
     [OUTPUT.bytesResumed]: String(t.bytesResumed),
@@ -194,6 +198,8 @@ export interface SummaryFacts {
   /** publish-last files not sent because an earlier file failed. */
   heldBack?: readonly string[] | undefined;
   cdn?: CdnRefreshReport | undefined;
+  /** `shard 2/4` in a matrix: the totals and rows are that job's share. */
+  shard?: string | undefined;
 }
 
 /** The step's failure when only the CDN refresh failed: the deploy itself stands. */
@@ -245,8 +251,8 @@ export function summaryHtml(f: SummaryFacts): string {
       .join('')}</tr>`;
   const rest = f.rows.length - shown.length;
   const lines = [
-    `<h3>${f.dryRun ? 'OSS deploy plan (dry run: nothing changed)' : 'OSS upload'}</h3>`,
-    `<p>${htmlText(`To ${where}: ${totalsText(t, f.dryRun)}`)}</p>`,
+    `<h3>${f.dryRun ? 'OSS deploy plan (dry run: nothing changed)' : 'OSS upload'}${f.shard ? `, ${htmlText(f.shard)}` : ''}</h3>`,
+    `<p>${htmlText(`To ${where}${f.shard ? ` (${f.shard})` : ''}: ${totalsText(t, f.dryRun)}`)}</p>`,
     ...(f.stopped ? [`<p><strong>${htmlText(`Stopped: ${f.stopped}`)}</strong></p>`] : []),
     `<table><tr>${head.map((h) => cell('th', h)).join('')}</tr>`,
     ...shown.map(row),
@@ -266,9 +272,11 @@ export function summaryHtml(f: SummaryFacts): string {
 
 /** `3 uploaded, 2 unchanged, 1 failed; 1.0 MiB sent, 0 B resumed` or, dry, `3 would be uploaded, ...` */
 export function totalsText(t: Totals, dryRun: boolean): string {
+  // the cleanup step of a sharded run checks the keys the shards sent before it sends its own
+  const verified = t.verified ? `${t.verified} verified, ` : '';
   if (dryRun)
-    return `${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged`;
-  return `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed`;
+    return `${verified}${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged`;
+  return `${verified}${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed`;
 }
 
 /** The summary is HTML: a file named `<img src=x>` is shown, never rendered. */

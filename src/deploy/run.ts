@@ -26,6 +26,7 @@ import { clientOptions, uploadItems, uploadSettings } from './options.ts';
 import { type SummaryRow, type Totals, resultLine, totals } from './report.ts';
 import { SettingError, ref } from './setting-error.ts';
 import type { DeploySettings } from './settings.ts';
+import { inShare, shardLabel, shardOf } from './shard.ts';
 import { formatBytes } from './size.ts';
 
 /** Where the deploy writes; each line is made safe by the front end. */
@@ -168,7 +169,7 @@ type Plan = 'new' | 'changed' | 'same size' | 'unknown';
 
 export async function deploy(o: DeployOptions): Promise<DeployReport> {
   const s = o.settings;
-  const files = await findFiles({
+  const found = await findFiles({
     patterns: s.patterns,
     destination: s.destination,
     includeHiddenFiles: s.includeHiddenFiles,
@@ -178,6 +179,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     checkpointDir: o.checkpointDir,
     onNotice: (m) => o.log.info(m),
   });
+  const { send: files, verify } = stepFiles(found, s);
   const ledger = o.ledger ?? new FileLedger();
   ledger.plan(files.map((f) => f.key));
   if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
@@ -191,12 +193,10 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     notAttempted: 0,
     heldBack: [],
   };
-  if (files.length === 0) o.onNoFiles(s.patterns);
+  if (found.length === 0) o.onNoFiles(s.patterns);
   else {
-    o.log.info(
-      `${s.dryRun ? 'dry run: nothing is changed; ' : ''}${files.length} file(s), ${formatBytes(files.reduce((n, f) => n + f.size, 0))}, to oss://${s.bucket}/${s.destination}`,
-    );
-    await o.onFiles?.(files);
+    o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found, files, verify, s)}`);
+    if (files.length > 0) await o.onFiles?.(files);
   }
 
   const stopper = new AbortController();
@@ -208,11 +208,13 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   });
   try {
     let listing: ListedObject[] | undefined;
-    const needListing = files.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun);
+    const planned = [...verify, ...files];
+    const needListing =
+      planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
     if (needListing) {
       const prefix = s.deleteOrphans
         ? destinationPrefix(s.destination)
-        : commonKeyPrefix(files.map((f) => f.key));
+        : commonKeyPrefix(planned.map((f) => f.key));
       try {
         listing = await client.listObjects({ bucket: s.bucket, prefix, signal });
         o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
@@ -227,8 +229,6 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       }
     }
     const stored = new Map(listing?.map((x) => [x.key, x.size]));
-    // the rules make each file's headers; the engine compares them for skip-unchanged
-    const items = uploadItems(files, s.rules);
     const planOf = (f: FoundFile): Plan => {
       if (!listing) return 'unknown';
       const size = stored.get(f.key);
@@ -237,11 +237,31 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     const inner = createLimiter(s.maxInFlight);
     const limiter = listing ? inner : probingLimiter(inner);
 
-    const report = s.dryRun
+    const checked =
+      verify.length > 0 ? await verifyStored(o, client, limiter, verify, planOf, signal) : undefined;
+    if (checked && checked.problems.length > 0) {
+      const text = unverifiedText(checked.problems, verify.length, files.length, s.dryRun);
+      if (!s.dryRun) {
+        // a shard that did not finish may still be resumed: nothing it needs is deleted or aborted
+        ledger.holdBack(files.map((f) => f.key));
+        return {
+          ...withVerified(empty, checked, client, s.bucket),
+          files: planned,
+          fatal: text,
+          notAttempted: files.length,
+          heldBack: files.map((f) => f.key),
+        };
+      }
+      o.log.warning(text);
+    }
+    // the rules make each file's headers; the engine compares them for skip-unchanged
+    const items = uploadItems(files, s.rules);
+    const sent = s.dryRun
       ? await dryRun(o, client, limiter, files, items, planOf, signal)
       : await execute(o, client, limiter, files, items, planOf, signal, stopper, ledger);
+    const report = checked ? { ...withVerified(sent, checked, client, s.bucket), files: planned } : sent;
     if (report.fatal) return report;
-    const deployed = report.totals.failed === 0 ? files.map((f) => f.key) : undefined;
+    const deployed = report.totals.failed === 0 ? planned.map((f) => f.key) : undefined;
     const cleanup =
       s.deleteOrphans || s.abortStaleUploadsMs !== undefined
         ? await cleanUp({
@@ -254,7 +274,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
             signal: o.signal,
           })
         : NO_CLEANUP;
-    const complete = report.totals.failed === 0 && report.heldBack.length === 0 && files.length > 0;
+    const complete = report.totals.failed === 0 && report.heldBack.length === 0 && planned.length > 0;
     const cdn =
       s.cdn && complete
         ? await refreshCdn({
@@ -266,12 +286,156 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
             signal: o.signal,
           })
         : undefined;
-    if (s.cdn && !complete && files.length > 0)
+    if (s.cdn && !complete && planned.length > 0)
       o.log.warning(`${s.cdn.product.toUpperCase()} refresh: skipped, since the deploy is incomplete`);
     return { ...report, cleanup, cdn };
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Which of the files found this step sends, and which it only checks. Without sharding it sends them all; an
+ * upload shard sends its share but for the files published last; the cleanup step checks what the shards sent,
+ * then sends the files published last.
+ */
+export function stepFiles(
+  found: readonly FoundFile[],
+  s: Pick<DeploySettings, 'shard' | 'publishLast'>,
+): { send: FoundFile[]; verify: FoundFile[] } {
+  const shard = s.shard;
+  if (!shard) return { send: [...found], verify: [] };
+  const last = (f: FoundFile): boolean => publishedLast(f, s.publishLast);
+  if (shard.kind === 'upload')
+    return { send: found.filter((f) => !last(f) && inShare(f.key, shard)), verify: [] };
+  return { send: found.filter(last), verify: found.filter((f) => !last(f)) };
+}
+
+const bytesOf = (files: readonly FoundFile[]): string => formatBytes(files.reduce((n, f) => n + f.size, 0));
+
+/** The first line of a run: how many files, how big, where; for a shard, its share of the plan. */
+function planLine(
+  found: readonly FoundFile[],
+  send: readonly FoundFile[],
+  verify: readonly FoundFile[],
+  s: DeploySettings,
+): string {
+  const where = `to oss://${s.bucket}/${s.destination}`;
+  const shard = s.shard;
+  if (!shard) return `${send.length} file(s), ${bytesOf(send)}, ${where}`;
+  const label = shardLabel(shard);
+  if (shard.kind === 'cleanup')
+    return `${label}: verifying the ${verify.length} file(s) the shards upload, then sending the ${send.length} file(s) published last (${bytesOf(send)}), ${where}`;
+  const left = found.filter((f) => publishedLast(f, s.publishLast)).length;
+  return `${label}: ${send.length} of ${found.length} file(s), ${bytesOf(send)}, ${where}${left > 0 ? `; the ${left} file(s) published last are sent by the cleanup step` : ''}`;
+}
+
+interface Verified {
+  rows: SummaryRow[];
+  keys: string[];
+  /** `key (missing, shard 3/4)`, one per file not stored as planned. */
+  problems: string[];
+}
+
+/** Runs `work` on each of `items` with at most `limit` at once: local hashing is bounded as requests are. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, i: number) => Promise<void>,
+) {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await work(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * The cleanup step's check that every shard finished: each key stored with its size, CRC-64 and headers, by
+ * the same comparison as the dry run. Read only; the listing answers for missing and resized keys.
+ */
+async function verifyStored(
+  o: DeployOptions,
+  client: OssClient,
+  limiter: Limiter,
+  files: readonly FoundFile[],
+  planOf: (f: FoundFile) => Plan,
+  signal: AbortSignal,
+): Promise<Verified> {
+  const s = o.settings;
+  const items = uploadItems(files, s.rules);
+  const rows = new Array<SummaryRow>(files.length);
+  const problems: string[] = [];
+  const ok = new Array<boolean>(files.length).fill(false);
+  const count = s.shard?.count;
+  await eachLimited(files, s.maxInFlight, async (f, i) => {
+    let problem: string | undefined;
+    const p = planOf(f);
+    if (p === 'new') problem = 'missing';
+    else if (p === 'changed') problem = 'different size';
+    else {
+      try {
+        const d = await decideOnly({
+          client,
+          limiter,
+          bucket: s.bucket,
+          key: f.key,
+          file: f.file,
+          size: f.size,
+          headers: { ...s.headers, ...items[i]!.headers },
+          signal,
+        });
+        if (d === 'upload') problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
+        else if (d === 'update headers') problem = 'different headers';
+      } catch (e) {
+        signal.throwIfAborted();
+        problem = `not checked: ${describeError(e)}`;
+      }
+    }
+    if (problem === undefined) ok[i] = true;
+    else
+      problems.push(
+        `${f.key} (${problem}${count === undefined ? '' : `, shard ${shardOf(f.key, count)}/${count}`})`,
+      );
+    rows[i] = {
+      file: f.file,
+      key: f.key,
+      size: f.size,
+      result: problem === undefined ? 'verified' : `not verified: ${problem}`,
+    };
+  });
+  if (problems.length === 0)
+    o.log.info(`verified ${files.length} file(s): stored with their size, CRC-64 and headers`);
+  // in plan order, whatever order the checks answered in
+  return { rows, keys: files.filter((_, i) => ok[i]).map((f) => f.key), problems: problems.sort() };
+}
+
+/** Why the cleanup step stops before changing anything. */
+function unverifiedText(problems: readonly string[], total: number, last: number, dryRun: boolean): string {
+  const shown = problems.slice(0, 10).join(', ');
+  const more = problems.length > 10 ? `, and ${problems.length - 10} more` : '';
+  const outcome = dryRun
+    ? 'the real cleanup step would stop here, deleting nothing'
+    : `nothing was deleted or aborted, and the ${last} file(s) published last were not sent`;
+  return `verification before cleanup: ${problems.length} of ${total} key(s) are not stored as planned: ${shown}${more}; a shard did not finish (re-run it, then this job) or the shards saw a different tree; ${outcome}`;
+}
+
+/** The report with the verified keys in it: they are what this step stands behind, beside what it sent. */
+function withVerified(report: DeployReport, v: Verified, client: OssClient, bucket: string): DeployReport {
+  const t = report.totals;
+  return {
+    ...report,
+    rows: [...v.rows, ...report.rows],
+    totals: {
+      ...t,
+      verified: v.keys.length,
+      keys: [...v.keys, ...t.keys],
+      urls: [...v.keys.map((k) => client.objectUrl(bucket, k)), ...t.urls],
+    },
+  };
 }
 
 /** Whether `f` is one of the files sent only after every other one is stored. */
@@ -429,47 +593,41 @@ async function dryRun(
   const s = o.settings;
   const rows: SummaryRow[] = new Array<SummaryRow>(files.length);
   const failures: string[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      const f = files[i]!;
-      const p = planOf(f);
-      let result: string;
-      if (!s.skipUnchanged) result = 'would upload';
-      else if (p === 'new') result = 'would upload (new)';
-      else if (p === 'changed') result = 'would upload (changed size)';
-      else {
-        try {
-          const d = await decideOnly({
-            client,
-            limiter,
-            bucket: s.bucket,
-            key: f.key,
-            file: f.file,
-            size: f.size,
-            headers: { ...s.headers, ...items[i]!.headers },
-            signal,
-          });
-          result =
-            d === 'upload'
-              ? 'would upload (changed bytes)'
-              : d === 'update headers'
-                ? 'would update headers'
-                : 'unchanged';
-        } catch (e) {
-          signal.throwIfAborted();
-          result = 'failed';
-          failures.push(`${f.key}: ${describeError(e)}`);
-        }
+  await eachLimited(files, s.maxInFlight, async (f, i) => {
+    const p = planOf(f);
+    let result: string;
+    if (!s.skipUnchanged) result = 'would upload';
+    else if (p === 'new') result = 'would upload (new)';
+    else if (p === 'changed') result = 'would upload (changed size)';
+    else {
+      try {
+        const d = await decideOnly({
+          client,
+          limiter,
+          bucket: s.bucket,
+          key: f.key,
+          file: f.file,
+          size: f.size,
+          headers: { ...s.headers, ...items[i]!.headers },
+          signal,
+        });
+        result =
+          d === 'upload'
+            ? 'would upload (changed bytes)'
+            : d === 'update headers'
+              ? 'would update headers'
+              : 'unchanged';
+      } catch (e) {
+        signal.throwIfAborted();
+        result = 'failed';
+        failures.push(`${f.key}: ${describeError(e)}`);
       }
-      rows[i] = { file: f.file, key: f.key, size: f.size, result };
-      o.log.info(
-        `${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${formatBytes(f.size)})`,
-      );
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(s.maxInFlight, files.length) }, worker));
+    rows[i] = { file: f.file, key: f.key, size: f.size, result };
+    o.log.info(
+      `${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${formatBytes(f.size)})`,
+    );
+  });
   const count = (test: (r: string) => boolean): number => rows.filter((r) => test(r.result)).length;
   const keys = files.map((f) => f.key);
   return {
@@ -479,6 +637,7 @@ async function dryRun(
       uploaded: count((r) => r.startsWith('would upload')),
       skipped: count((r) => r === 'unchanged'),
       updated: count((r) => r === 'would update headers'),
+      verified: 0,
       failed: failures.length,
       bytesUploaded: 0,
       bytesResumed: 0,

@@ -35,6 +35,7 @@ import { formatDuration, parseDuration } from './duration.ts';
 import { credentialProblem, encodeContentDisposition, headerValueProblem, isToken } from './header-values.ts';
 import { escapeText } from './log-line.ts';
 import { SettingError, ref } from './setting-error.ts';
+import { type Shard, parseShard } from './shard.ts';
 import { parseSize } from './size.ts';
 
 export interface DeploySettings {
@@ -75,6 +76,8 @@ export interface DeploySettings {
   deleteOrphansMinAgeMs: number;
   /** Refresh these CDN URLs after the deploy; undefined: no refresh. */
   cdn: CdnSettings | undefined;
+  /** One job of a matrix (its share of the keys), or the final job that verifies them all; undefined: no matrix. */
+  shard: Shard | undefined;
 }
 
 export interface CdnSettings {
@@ -549,6 +552,23 @@ function staleAge(src: InputSource): number | undefined {
   return ms;
 }
 
+/**
+ * An upload shard sees only its own share: its orphans would be the keys the other shards upload, and its
+ * stale uploads theirs in flight. Cleanup belongs to the final job, after every key is verified.
+ */
+function refuseShardCleanup(
+  shard: Shard | undefined,
+  deleteOrphans: boolean,
+  staleMs: number | undefined,
+): void {
+  if (shard?.kind !== 'upload' || (!deleteOrphans && staleMs === undefined)) return;
+  refuse(
+    deleteOrphans ? INPUT.deleteOrphans : INPUT.abortStaleUploads,
+    `${ref(INPUT.deleteOrphans)} and ${ref(INPUT.abortStaleUploads)} are refused in an upload shard (${ref(INPUT.shard)} is \`${shard.index}/${shard.count}\`): each shard would delete the keys the other shards upload and abort their uploads in flight; allowed only in the cleanup step, a final job that \`needs:\` every shard and sets ${ref(INPUT.shard)} to \`cleanup\`: it verifies every key first, then deletes orphans and aborts stale uploads`,
+    'the cleanup step only',
+  );
+}
+
 /** Parse every setting; throws {@link SettingError} at the first bad one. */
 export function readSettings(src: InputSource): DeploySettings {
   const auth = ecsAuth(src) ?? oidcAuth(src) ?? keyAuth(src);
@@ -615,6 +635,9 @@ export function readSettings(src: InputSource): DeploySettings {
       'a destination prefix, or delete-orphans-force',
     );
   }
+  const shard = parseShard(src.get(INPUT.shard));
+  const abortStaleUploadsMs = staleAge(src);
+  refuseShardCleanup(shard, deleteOrphans, abortStaleUploadsMs);
   const runnerTemp = src.env.RUNNER_TEMP ?? join(process.cwd(), '.tmp');
   const inputs: DeploySettings = {
     patterns,
@@ -656,11 +679,12 @@ export function readSettings(src: InputSource): DeploySettings {
     headers,
     deleteOrphans,
     dryRun: bool(src, INPUT.dryRun),
-    abortStaleUploadsMs: staleAge(src),
+    abortStaleUploadsMs,
     rules: parseRules(src.get(INPUT.rules)),
     publishLast: publishLast(src),
     deleteOrphansMinAgeMs: orphanMinAge(src),
     cdn: cdnSettings(src),
+    shard,
   };
   return inputs;
 }
