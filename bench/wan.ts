@@ -1,5 +1,5 @@
 /**
- * `npm run bench:wan [-- --rtt 100 --bandwidth 50MiB --files 1000 --asset 256MiB]`
+ * `npm run bench:wan [-- --rtt 100 --bandwidth 50MiB --files 1000 --asset 256MiB --shards 4 --shard-files 4000]`
  *
  * The deploy scenarios of a runner far from its region: our OSS-compatible server in its own process, reached
  * through the link emulator (bench/link.ts). Each scenario runs as a whole process (start-up included, as a
@@ -7,7 +7,7 @@
  * Alibaba's Go SDK for the large asset when it is installed, and what the link allows (bytes over the
  * bandwidth, plus a few round trips).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     files: { type: 'string', default: '1000' },
     asset: { type: 'string', default: '256MiB' },
     changed: { type: 'string', default: '10' },
+    shards: { type: 'string', default: '4' },
+    'shard-files': { type: 'string', default: '4000' },
   },
 });
 
@@ -41,6 +43,8 @@ const bandwidth = sizeFlag('bandwidth', values.bandwidth);
 const fileCount = Number(values.files);
 const assetSize = sizeFlag('asset', values.asset);
 const changedCount = Math.min(Number(values.changed), fileCount);
+const shardCount = Number(values.shards);
+const shardFiles = Number(values['shard-files']);
 const node = process.execPath;
 const root = join(import.meta.dirname, '..');
 const CREDENTIALS = { OSS_ACCESS_KEY_ID: 'test-ak', OSS_ACCESS_KEY_SECRET: 'test-sk' };
@@ -97,13 +101,13 @@ async function startServerProcess(data: string): Promise<{ port: number; stop: (
 }
 
 /** A static site: `count` files of 2-40 KB, sizes spread evenly so every run has the same total. */
-async function makeSite(dir: string, count: number): Promise<number> {
+async function makeSite(dir: string, count: number, name = 'page', ext = 'html'): Promise<number> {
   await mkdir(dir, { recursive: true });
   let total = 0;
   for (let i = 0; i < count; i++) {
     const size = 2048 + Math.floor((((i * 7919) % count) / count) * (40 * 1024 - 2048));
     total += size;
-    await writeFile(join(dir, `page-${String(i).padStart(5, '0')}.html`), randomBytes(size));
+    await writeFile(join(dir, `${name}-${String(i).padStart(5, '0')}.${ext}`), randomBytes(size));
   }
   return total;
 }
@@ -118,14 +122,23 @@ async function makeFile(path: string, bytes: number): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
-// the command as users run it is the bundle: it must be what the sources build
-const fresh = spawnSync(node, [join(root, 'scripts/bundle.ts'), '--check'], { cwd: root, encoding: 'utf8' });
-if (fresh.status !== 0)
-  throw new Error(
-    `dist/ is not what the sources build; run \`npm run bundle\` first\n${fresh.stdout}${fresh.stderr}`,
-  );
-
 const work = await mkdtemp(join(tmpdir(), 'oss-bench-wan-'));
+// the command as users run it is a bundle: built here from the sources, so the figures are of this tree
+const cli = join(work, 'cli', 'index.js');
+execFileSync(
+  node,
+  [
+    join(root, 'node_modules/@vercel/ncc/dist/ncc/cli.js'),
+    'build',
+    join(root, 'src/cli/index.ts'),
+    '-o',
+    join(work, 'cli'),
+    '--quiet',
+    '--target',
+    'es2023',
+  ],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
 const server = await startServerProcess(join(work, 'data'));
 const link = await startLink({
   target: { host: '127.0.0.1', port: server.port },
@@ -139,20 +152,21 @@ try {
   await makeFile(asset, assetSize);
   const goPeer = buildGoPeer(work);
 
-  const ours = (path: string, destination: string): Promise<Timed> =>
+  const ours = (path: string, destination: string, extra: string[] = [], via = link.url): Promise<Timed> =>
     timed(node, [
-      join(root, 'dist/cli.js'),
+      cli,
       path,
       '--bucket',
       'bench',
       '--endpoint',
-      link.url,
+      via,
       '--destination',
       destination,
       '--checkpoint-dir',
-      join(work, 'checkpoints'),
+      join(work, 'checkpoints', destination, extra.join('-')),
       '--progress',
       'none',
+      ...extra,
     ]);
   const aliLoop = (threads: number): Promise<Timed> =>
     timed(node, [
@@ -199,6 +213,34 @@ try {
       )
     : undefined;
 
+  // a matrix: one runner against n runners, each behind a link of its own, then the cleanup job
+  let shardLine = '';
+  if (shardCount > 1 && shardFiles > 0) {
+    const tree = join(work, 'assets-tree');
+    await makeSite(tree, shardFiles, 'asset', 'js');
+    const one = mustSucceed(`ours, ${shardFiles} files on one runner`, await ours(tree, 'one'));
+    const links = await Promise.all(
+      Array.from({ length: shardCount }, () =>
+        startLink({ target: { host: '127.0.0.1', port: server.port }, rttMs, upBytesPerSec: bandwidth }),
+      ),
+    );
+    try {
+      const started = performance.now();
+      const runs = await Promise.all(
+        links.map((l, i) => ours(tree, 'sharded', ['--shard', `${i + 1}/${shardCount}`], l.url)),
+      );
+      runs.forEach((r, i) => mustSucceed(`shard ${i + 1}/${shardCount}`, r));
+      const sharded = (performance.now() - started) / 1000;
+      const cleanup = mustSucceed(
+        'cleanup step',
+        await ours(tree, 'sharded', ['--shard', 'cleanup'], links[0]!.url),
+      );
+      shardLine = `shards: files=${shardFiles} one_runner_s=${one.toFixed(1)} shards${shardCount}_s=${sharded.toFixed(1)} ratio=${(sharded / one).toFixed(2)} cleanup_s=${cleanup.toFixed(1)}`;
+    } finally {
+      await Promise.all(links.map((l) => l.close()));
+    }
+  }
+
   const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
   const s = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} s`);
   const siteLimit = linkSeconds(siteBytes, 3);
@@ -216,6 +258,7 @@ try {
   row(`redeploy, ${changedCount} changed files`, changed, undefined, undefined, undefined, undefined);
   row(`one ${mib(assetSize)} asset`, assetOurs, undefined, undefined, assetGo, assetLimit);
   if (!goPeer.binary) console.log(`Go SDK peer skipped: ${goPeer.why}`);
+  if (shardLine) console.log(shardLine);
   const r = (a: number, b: number): string => (a / b).toFixed(2);
   console.log(
     `wan: first_deploy_s=${first.toFixed(1)} ours/ali64=${r(first, ali64)} ours/ali4=${r(first, ali4)} unchanged_s=${unchanged.toFixed(1)} changed_s=${changed.toFixed(1)} asset_link_share=${r(assetLimit, assetOurs)}${assetGo ? ` go_link_share=${r(assetLimit, assetGo)}` : ''}`,
