@@ -3,9 +3,10 @@
  * truncated, deleted, replaced, or edited in place with its modification time put back (`touch -r`, `rsync
  * --inplace -t`: only the change time moves). Such a change fails the upload at once; sending it again cannot help.
  */
-import { type Stats, close, open, read, stat } from 'node:fs';
+import { type Stats, close, constants, fstat, open, read, stat } from 'node:fs';
 import { promisify } from 'node:util';
-import { type Body, fileRangeBody } from '../oss/index.ts';
+import { type Body, crc64, fileRangeBody } from '../oss/index.ts';
+import type { LoadedFile } from './range-hasher.ts';
 
 /** What must stay the same for the bytes read early and the bytes read late to be one file. */
 export interface FileIdentity {
@@ -16,7 +17,7 @@ export interface FileIdentity {
   readonly dev: number;
 }
 
-export function identityOf(s: Stats): FileIdentity {
+export function identityOf(s: FileIdentity): FileIdentity {
   return { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev };
 }
 
@@ -54,6 +55,35 @@ const statAsync = promisify(stat);
 const openAsync = promisify(open);
 const readAsync = promisify(read);
 const closeAsync = promisify(close);
+const fstatAsync = promisify(fstat);
+
+/**
+ * A FIFO opened for reading would wait for a writer; non-blocking, it opens at once and fstat says it is no
+ * regular file (Windows has no such flag, nor such files).
+ */
+export const OPEN_NO_WAIT = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+
+/**
+ * RangeHasher.load on this thread, for when no hashing thread is running yet: waiting for one to start would
+ * hold up the first file by the thread's start-up.
+ */
+export async function loadHere(path: string, maxBytes: number): Promise<LoadedFile> {
+  const fd = await openAsync(path, OPEN_NO_WAIT);
+  try {
+    const s = await fstatAsync(fd);
+    const stat = { ...identityOf(s), isFile: s.isFile() };
+    if (!stat.isFile || s.size > maxBytes) return { stat };
+    const bytes = Buffer.allocUnsafe(s.size);
+    for (let got = 0; got < s.size;) {
+      const { bytesRead: n } = await readAsync(fd, bytes, got, s.size - got, got);
+      if (n === 0) throw Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' });
+      got += n;
+    }
+    return { stat, bytes, digest: { crc64: crc64(bytes) } };
+  } finally {
+    await closeAsync(fd);
+  }
+}
 
 /** The file's metadata, by path. */
 export function statFile(path: string): Promise<Stats> {

@@ -10,6 +10,8 @@ export interface MultipartState {
   readonly done: Map<number, CheckpointPart>;
   /** Parts sent in this run. */
   partsSent: number;
+  /** How long InitiateMultipartUpload took, when this run began the upload: a measure of the round trip. */
+  initiateMs?: number;
 }
 
 /** What a checkpoint records of the upload now. */

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CRC64_TABLES, crc64FromRegister, updateCrc64Register } from '../oss/index.ts';
+import { loadHere } from './local-file.ts';
 
 export interface RangeDigest {
   readonly crc64: bigint;
@@ -22,10 +23,31 @@ interface Job {
   readonly start: number;
   readonly length: number;
   readonly md5: boolean;
+  /** A `load` job (see RangeHasher.load) instead of a range to hash: the largest size read whole. */
+  readonly loadMax?: number;
+}
+
+/** The metadata a `load` sends back: what FileIdentity holds, and whether it is a regular file. */
+export interface LoadedStat {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly isFile: boolean;
 }
 
 type Reply =
-  { id: number; lo: number; hi: number; md5?: string } | { id: number; error: string; code?: string };
+  | { id: number; lo: number; hi: number; md5?: string }
+  | { id: number; stat: LoadedStat; bytes?: Uint8Array; lo?: number; hi?: number }
+  | { id: number; error: string; code?: string };
+
+/** A file as `load` found it: its metadata, and for a small regular file its bytes and their digest. */
+export interface LoadedFile {
+  readonly stat: LoadedStat;
+  readonly bytes?: Uint8Array;
+  readonly digest?: RangeDigest;
+}
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -38,9 +60,42 @@ function workerMain(update: typeof updateCrc64Register, chunkBytes: number): voi
   const parentPort = threads.parentPort!;
   const data = threads.workerData as { lo: Uint32Array; hi: Uint32Array };
   const buf = Buffer.allocUnsafe(chunkBytes);
+  // a FIFO opened for reading would block this thread until a writer came; non-blocking, it opens at once and
+  // fstat says it is no regular file (Windows has no such flag, nor such files)
+  const openFlags = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+  const load = (job: Job, fd: number): void => {
+    const s = fs.fstatSync(fd);
+    const stat = {
+      size: s.size,
+      mtimeMs: s.mtimeMs,
+      ctimeMs: s.ctimeMs,
+      ino: s.ino,
+      dev: s.dev,
+      isFile: s.isFile(),
+    };
+    if (!stat.isFile || s.size > job.loadMax!) {
+      parentPort.postMessage({ id: job.id, stat });
+      return;
+    }
+    // its own ArrayBuffer, so it moves to the main thread instead of being copied
+    const bytes = new Uint8Array(s.size);
+    for (let got = 0; got < s.size;) {
+      const n = fs.readSync(fd, bytes, got, s.size - got, got);
+      if (n === 0) throw Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' });
+      got += n;
+    }
+    const state = new Uint32Array([0xffffffff, 0xffffffff]);
+    update(state, bytes, data.lo, data.hi);
+    parentPort.postMessage({ id: job.id, stat, bytes, lo: state[0], hi: state[1] }, [bytes.buffer]);
+  };
   parentPort.on('message', (job: Job) => {
     let fd: number | undefined;
     try {
+      if (job.loadMax !== undefined) {
+        fd = fs.openSync(job.path, openFlags);
+        load(job, fd);
+        return;
+      }
       fd = fs.openSync(job.path, 'r');
       const state = new Uint32Array([0xffffffff, 0xffffffff]);
       const md5 = job.md5 ? crypto.createHash('md5') : undefined;
@@ -74,6 +129,8 @@ export class RangeHasher {
   private readonly queue: Array<{ job: Job; settle: (r: Reply) => void }> = [];
   private readonly busy = new Map<Worker, (r: Reply) => void>();
   private nextId = 1;
+  /** Workers that have started running. */
+  private online = 0;
   private closed = false;
   readonly size: number;
 
@@ -85,12 +142,46 @@ export class RangeHasher {
   hash(path: string, start: number, length: number, opts: { md5?: boolean } = {}): Promise<RangeDigest> {
     if (this.closed) return Promise.reject(new Error('range hasher is closed'));
     const job: Job = { id: this.nextId++, path, start, length, md5: opts.md5 === true };
-    return new Promise<RangeDigest>((resolve, reject) => {
+    return this.submit(job, path, (r) => {
+      if ('stat' in r) throw new Error('a hash job answered as a load');
+      return { crc64: crc64FromRegister(r.lo, r.hi), ...(r.md5 ? { md5: r.md5 } : {}) };
+    });
+  }
+
+  /**
+   * The file's metadata (by the descriptor it was read through), and when it is a regular file of at most
+   * `maxBytes`, its bytes and their CRC-64: one round trip to a hashing thread instead of a stat, an open, a
+   * read, a close and a CRC on the sending thread, whose time every other request waits for. Rejects with the
+   * file error (e.g. ENOENT) when it cannot be opened.
+   */
+  load(path: string, maxBytes: number): Promise<LoadedFile> {
+    // a closed pool still lets small files go up: they need no thread (see single-put.ts)
+    if (this.closed) return loadHere(path, maxBytes);
+    if (this.online === 0) {
+      // the first files are not held up by a thread's start-up; the ones after them go to the thread
+      if (this.workers.length === 0) this.idle.push(this.spawn());
+      return loadHere(path, maxBytes);
+    }
+    const job: Job = { id: this.nextId++, path, start: 0, length: 0, md5: false, loadMax: maxBytes };
+    return this.submit(job, path, (r) => {
+      if (!('stat' in r)) throw new Error('a load job answered as a hash');
+      const { stat, bytes, lo, hi } = r;
+      if (bytes === undefined || lo === undefined || hi === undefined) return { stat };
+      return { stat, bytes, digest: { crc64: crc64FromRegister(lo, hi) } };
+    });
+  }
+
+  private submit<T>(job: Job, path: string, read: (r: Exclude<Reply, { error: string }>) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const settle = (r: Reply): void => {
         if ('error' in r) {
           reject(Object.assign(new Error(`cannot read ${path}: ${r.error}`), { code: r.code }));
-        } else {
-          resolve({ crc64: crc64FromRegister(r.lo, r.hi), ...(r.md5 ? { md5: r.md5 } : {}) });
+          return;
+        }
+        try {
+          resolve(read(r));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
         }
       };
       this.queue.push({ job, settle });
@@ -104,6 +195,7 @@ export class RangeHasher {
     for (const { job, settle } of this.queue.splice(0)) settle({ id: job.id, error: 'range hasher closed' });
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
+    this.online = 0;
     this.idle.length = 0;
   }
 
@@ -120,6 +212,7 @@ export class RangeHasher {
 
   private spawn(): Worker {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: CRC64_TABLES });
+    worker.once('online', () => this.online++);
     worker.on('message', (r: Reply) => {
       const settle = this.busy.get(worker);
       this.busy.delete(worker);
@@ -143,7 +236,10 @@ export class RangeHasher {
 
   private forget(worker: Worker): void {
     const i = this.workers.indexOf(worker);
-    if (i >= 0) this.workers.splice(i, 1);
+    if (i >= 0) {
+      this.workers.splice(i, 1);
+      this.online = Math.min(this.online, this.workers.length);
+    }
     const j = this.idle.indexOf(worker);
     if (j >= 0) this.idle.splice(j, 1);
   }

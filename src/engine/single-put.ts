@@ -31,7 +31,8 @@ export async function putSingle(ctx: UploadContext): Promise<UploadResult> {
   const failed: Failed = (facts) => settleFailure(ctx, facts);
   const size = ctx.fileStat.size;
   let range: ByteRange = { start: 0, length: size };
-  if (size <= IN_MEMORY_MAX_BYTES) {
+  if (ctx.loaded) range = { ...range, bytes: ctx.loaded.bytes };
+  else if (size <= IN_MEMORY_MAX_BYTES) {
     try {
       range = { ...range, bytes: await readWhole(ctx.file, size) };
     } catch (e) {
@@ -41,7 +42,9 @@ export async function putSingle(ctx: UploadContext): Promise<UploadResult> {
   const firstSince = ctx.client.serverNow();
   for (let attempt = 1; ; attempt++) {
     const since = ctx.client.serverNow();
-    const digestPromise = hashRange(ctx, range);
+    // bytes in memory give the same digest every attempt; the one computed as they were read is theirs
+    const digestPromise =
+      ctx.loaded && !ctx.md5Mode ? Promise.resolve(ctx.loaded.digest) : hashRange(ctx, range);
     let sent: Awaited<ReturnType<typeof sendRange<{ etag: string; crc64?: bigint | undefined }>>>;
     let digest: RangeDigest;
     try {

@@ -32,6 +32,8 @@ export interface UnchangedContext {
   readonly key: string;
   readonly file: string;
   readonly size: number;
+  /** The file's CRC-64 when already known (a small file read whole): the file is then not hashed again. */
+  readonly localCrc64?: bigint | undefined;
   readonly plan: PartPlan;
   readonly headers: Record<string, string>;
   readonly signal: AbortSignal;
@@ -64,7 +66,8 @@ export async function unchangedStoredCopy(ctx: UnchangedContext): Promise<Stored
   }
   // a HEAD without Content-Length (size unknown) is not the same size: the file is uploaded as usual
   if (head.size !== ctx.size || head.crc64 === undefined) return undefined;
-  const local = await ctx.hasher.hash(ctx.file, 0, ctx.size);
+  const local =
+    ctx.localCrc64 !== undefined ? { crc64: ctx.localCrc64 } : await ctx.hasher.hash(ctx.file, 0, ctx.size);
   const expected = { size: ctx.size, crc64: local.crc64 };
   const same = await checkStatement(
     { etag: head.etag, crc64: head.crc64, size: head.size },

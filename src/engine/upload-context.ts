@@ -3,14 +3,13 @@
  * and the few things learned on the way (whether the server sends CRCs). Per-call state of a multipart upload
  * lives in multipart-state.ts.
  */
-import type { Stats } from 'node:fs';
 import type { OssClient } from '../oss/index.ts';
 import { UploadError } from './errors.ts';
 import type { FileIdentity } from './local-file.ts';
 import type { Limiter } from './limiter.ts';
 import type { PartPlan } from './plan.ts';
 import type { ProgressTracker } from './progress.ts';
-import type { RangeHasher } from './range-hasher.ts';
+import type { RangeDigest, RangeHasher } from './range-hasher.ts';
 import type { UploadResult } from './verification.ts';
 
 /** Attempts at a range whose stored CRC differs from the local one before the upload fails. */
@@ -23,7 +22,7 @@ export interface UploadContext {
   readonly bucket: string;
   readonly key: string;
   readonly file: string;
-  readonly fileStat: Stats;
+  readonly fileStat: FileIdentity;
   /** The file as first seen: a change to it during the upload fails the upload. */
   readonly identity: FileIdentity;
   readonly plan: PartPlan;
@@ -35,6 +34,8 @@ export interface UploadContext {
   readonly headers: Record<string, string>;
   readonly signal: AbortSignal;
   readonly hasher: RangeHasher;
+  /** A small file's bytes and digest, read with its metadata: sent and hashed from memory, never read again. */
+  readonly loaded?: { readonly bytes: Uint8Array; readonly digest: RangeDigest } | undefined;
   readonly tracker: ProgressTracker;
   readonly notice: (message: string) => void;
   readonly started: number;

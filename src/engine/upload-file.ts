@@ -3,19 +3,19 @@
  * verified multipart upload (multipart.ts). This file holds the options, their validation, and the order of the
  * steps: stat, plan, skip when unchanged, then one of the two.
  */
-import { type Stats, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { OssClient } from '../oss/index.ts';
 import { checkpointPathFor } from './checkpoint.ts';
 import { unchangedStoredCopy } from './unchanged.ts';
 import { InvalidArgumentError, UploadError } from './errors.ts';
-import { identityOf, statFile as statPath } from './local-file.ts';
+import { identityOf } from './local-file.ts';
 import { type Limiter, createLimiter } from './limiter.ts';
 import { uploadMultipart } from './multipart.ts';
 import { dropCheckpoint } from './orphan-uploads.ts';
 import { planParts, validatePartSize } from './plan.ts';
 import { type ProgressListener, ProgressTracker } from './progress.ts';
-import { type RangeHasher, sharedRangeHasher } from './range-hasher.ts';
-import { putSingle } from './single-put.ts';
+import { type LoadedFile, type LoadedStat, type RangeHasher, sharedRangeHasher } from './range-hasher.ts';
+import { IN_MEMORY_MAX_BYTES, putSingle } from './single-put.ts';
 import { type UploadContext, resultFields, uploadError } from './upload-context.ts';
 import { intentPathFor } from './upload-intent.ts';
 import { type UploadResult, verifiedResult } from './verification.ts';
@@ -75,11 +75,26 @@ const DEFAULT_THREAD_NUM = 4;
  * @throws {UploadError} when the upload fails; `resumable` says whether a checkpoint was kept.
  * @throws the signal's reason when cancelled.
  */
-export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult> {
+export function uploadFile(opts: UploadFileOptions): Promise<UploadResult> {
+  return uploadFileWith(opts, {});
+}
+
+/** What a caller of many files knows for each of them, saving a file-system call per file. */
+export interface KnownState {
+  /**
+   * Neither a checkpoint nor an intent exists for this key: the caller listed the checkpoint dir and saw
+   * neither name, and nothing but this upload writes them.
+   */
+  readonly noCheckpoint?: boolean;
+}
+
+export async function uploadFileWith(opts: UploadFileOptions, known: KnownState): Promise<UploadResult> {
   const started = performance.now();
   validate(opts);
   opts.signal?.throwIfAborted();
-  const fileStat = await statFile(opts);
+  const hasher = opts.hasher ?? sharedRangeHasher();
+  const loaded = await loadFile(opts, hasher);
+  const fileStat = loaded.stat;
   const plan = planParts(fileStat.size, opts.partSize);
   const checkpointPath = resolveCheckpointPath(opts);
   const notice = (message: string): void => {
@@ -103,7 +118,11 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
     checkpointNamedByKey: typeof opts.checkpoint === 'object' && 'dir' in opts.checkpoint,
     headers: { ...opts.headers },
     signal: opts.signal ?? new AbortController().signal,
-    hasher: opts.hasher ?? sharedRangeHasher(),
+    hasher,
+    loaded:
+      plan.single && loaded.bytes && loaded.digest
+        ? { bytes: loaded.bytes, digest: loaded.digest }
+        : undefined,
     tracker: new ProgressTracker({
       file: opts.file,
       key: opts.key,
@@ -122,12 +141,17 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
   }
   // an unfinished upload of this key (a checkpoint, or an intent that may hide one) is resumed or reclaimed first
   const unfinished =
-    checkpointPath !== undefined && (existsSync(checkpointPath) || existsSync(intentPathFor(checkpointPath)));
+    checkpointPath !== undefined &&
+    known.noCheckpoint !== true &&
+    (existsSync(checkpointPath) || existsSync(intentPathFor(checkpointPath)));
   if (opts.skipUnchanged && !unfinished) {
-    const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size }).catch((e: unknown) => {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw uploadError(ctx, e, { resumable: false });
-    });
+    const localCrc64 = ctx.loaded?.digest.crc64;
+    const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size, localCrc64 }).catch(
+      (e: unknown) => {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        throw uploadError(ctx, e, { resumable: false });
+      },
+    );
     if (stored) {
       return verifiedResult(
         {
@@ -141,7 +165,7 @@ export async function uploadFile(opts: UploadFileOptions): Promise<UploadResult>
   }
   if (plan.single) {
     // a checkpoint left by an earlier run with a larger part plan is of no use any more, nor is its upload
-    if (checkpointPath) await dropCheckpoint(ctx, checkpointPath);
+    if (checkpointPath && known.noCheckpoint !== true) await dropCheckpoint(ctx, checkpointPath);
     return putSingle(ctx);
   }
   return uploadMultipart(ctx);
@@ -171,11 +195,18 @@ function validate(opts: UploadFileOptions): void {
   }
 }
 
-async function statFile(opts: UploadFileOptions): Promise<Stats> {
-  let s: Stats;
+/** The file's metadata; a small file that will be one PutObject is read whole at the same time. */
+async function loadFile(
+  opts: UploadFileOptions,
+  hasher: RangeHasher,
+): Promise<LoadedFile & { stat: LoadedStat }> {
+  const partSize = typeof opts.partSize === 'number' ? opts.partSize : IN_MEMORY_MAX_BYTES;
+  let loaded: LoadedFile;
   try {
-    s = await statPath(opts.file);
+    loaded = await hasher.load(opts.file, Math.min(IN_MEMORY_MAX_BYTES, partSize));
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR')
+      throw new InvalidArgumentError('file', opts.file, 'a regular file (not a directory or device)');
     throw new UploadError({
       file: opts.file,
       bucket: opts.bucket,
@@ -185,10 +216,10 @@ async function statFile(opts: UploadFileOptions): Promise<Stats> {
       message: `cannot read the local file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     });
   }
-  if (!s.isFile()) {
+  if (!loaded.stat.isFile) {
     throw new InvalidArgumentError('file', opts.file, 'a regular file (not a directory or device)');
   }
-  return s;
+  return loaded;
 }
 
 function resolveCheckpointPath(opts: UploadFileOptions): string | undefined {

@@ -744,9 +744,15 @@ export class OssClient {
       this.limits.requestTimeoutMs,
       Math.ceil(((call.body?.length ?? 0) / this.limits.minBytesPerSecond) * 1000),
     );
+    call.signal?.throwIfAborted();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), budgetMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+    // the caller's abort reaches the request through the deadline's controller: AbortSignal.any per request
+    // built a composite signal (and its bookkeeping) for every one of thousands of small requests
+    const callerAbort = (): void => deadline.abort(call.signal!.reason);
+    call.signal?.addEventListener('abort', callerAbort, { once: true });
+    const signal = deadline.signal;
+    let streamed = false;
     const body = call.body?.open();
     try {
       const res = await this.agent.request({
@@ -771,7 +777,11 @@ export class OssClient {
         const text = await readCapped(res.body, this.limits.maxErrorBytes, 'maxErrorBytes', answer, where);
         throw this.serviceError(where, answer, text);
       }
-      if (reading === 'stream') return { ...answer, body: res.body };
+      if (reading === 'stream') {
+        // the caller's abort must still end the body it reads
+        streamed = true;
+        return { ...answer, body: res.body };
+      }
       const [cap, option] =
         reading === 'xml'
           ? [this.limits.maxAnswerBytes, 'maxAnswerBytes']
@@ -815,6 +825,7 @@ export class OssClient {
     } finally {
       // a streamed answer (GetObject) is the caller's from here: the deadline covered its headers
       clearTimeout(timer);
+      if (!streamed) call.signal?.removeEventListener('abort', callerAbort);
     }
   }
 
