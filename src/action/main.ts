@@ -17,7 +17,7 @@ import {
 import { describeError } from '../deploy/describe.ts';
 import { FileLedger } from '../deploy/ledger.ts';
 import { safeLine } from '../deploy/log-line.ts';
-import { ProgressReporter, cdnFailure, outputValues, summaryHtml } from '../deploy/report.ts';
+import { ProgressReporter, cdnFailure, failureText, outputValues, summaryHtml } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type InputSource, describeSettings, readSettings } from '../deploy/settings.ts';
 import { shardLabel } from '../deploy/shard.ts';
@@ -172,13 +172,7 @@ export async function run(deps: RunDeps = {}): Promise<void> {
     io.saveState(STATE.settled, 'true');
   }
   if (report.fatal) throw new Error(report.fatal);
-  if (report.totals.failed > 0) {
-    const shown = report.failures.slice(0, 10);
-    const more = report.failures.length - shown.length;
-    throw new Error(
-      `${report.totals.failed} of ${report.files.length} upload(s) failed:\n${shown.join('\n')}${more > 0 ? `\nand ${more} more (see the log)` : ''}`,
-    );
-  }
+  if (report.totals.failed > 0) throw new Error(failureText(report));
   if (report.cleanup.error) throw report.cleanup.error;
   if (report.cdn?.error) throw new Error(cdnFailure(report.cdn.error));
 }

@@ -12,7 +12,7 @@ import { INPUT } from '../deploy/constants.ts';
 import { describeError } from '../deploy/describe.ts';
 import { FileLedger } from '../deploy/ledger.ts';
 import { safeLine, safeLines } from '../deploy/log-line.ts';
-import { ProgressReporter, cdnFailure, totalsText } from '../deploy/report.ts';
+import { ProgressReporter, cdnFailure, failureText, totalsText } from '../deploy/report.ts';
 import { deploy } from '../deploy/run.ts';
 import { type SettingNames, isSettingError } from '../deploy/setting-error.ts';
 import { type InputSource, readSettings } from '../deploy/settings.ts';
@@ -385,6 +385,7 @@ export async function runCli(rawIo: CliIo, deps: CliDeps = {}): Promise<number> 
   }
   const shard = settings.shard ? `${shardLabel(settings.shard)}: ` : '';
   if (report.files.length > 0 || shard) io.stdout(`${shard}${totalsText(t, report.dryRun)}\n`);
+  if (t.failed > 0) io.stderr(`${failureText(report)}\n`);
   if (report.cleanup.error) io.stderr(`${report.cleanup.error.message}\n`);
   if (report.cdn?.error) io.stderr(`${cdnFailure(report.cdn.error)}\n`);
   return t.failed > 0 || report.heldBack.length > 0 || report.cleanup.error || report.cdn?.error

@@ -20,7 +20,7 @@ export interface CleanupResult {
   deleted: number;
   /** The keys deleted now; with dry-run, the ones that would be. */
   deletedKeys: string[];
-  /** Orphans kept because they are younger than `delete-orphans-min-age`. */
+  /** Orphans kept because they are younger than `delete-orphans-min-age`, or their age is not known. */
   keptForAge: string[];
   /** Stale uploads found: aborted (but for `abortFailures`), or with dry-run only listed. */
   stale: StaleUpload[];
@@ -59,13 +59,17 @@ export interface CleanupLog {
 export interface ListedObject {
   key: string;
   size: number;
-  /** On the server's clock. */
-  lastModified: Date;
+  /** On the server's clock; undefined when the listing gave no valid date (the age is then unknown). */
+  lastModified: Date | undefined;
 }
 
 interface CleanupRun {
   client: OssClient;
-  /** The destination as listed before the uploads; orphans are found in it without a second listing. */
+  /**
+   * The destination as listed before the uploads. Without a grace period orphans are found in it without a
+   * second listing; with one, ages are read from a listing taken now, since an object rewritten during the
+   * deploy is young whatever the first listing said.
+   */
   listing?: readonly ListedObject[] | undefined;
   inputs: DeploySettings;
   /** Every key of this deploy, uploaded now or unchanged; undefined when an upload failed. */
@@ -117,6 +121,7 @@ async function abortStale(o: CleanupRun, olderThanMs: number, result: CleanupRes
     olderThanMs,
     owned,
     signal: o.signal,
+    onNotice: (m) => log.warning(`abort-stale-uploads: ${m}`),
   });
   for (const u of result.stale)
     log.info(
@@ -152,22 +157,27 @@ async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void
   }
   const keep = new Set(deployed);
   const prefix = destinationPrefix(inputs.destination);
+  const minAge = inputs.deleteOrphansMinAgeMs;
   const listing =
-    o.listing ?? (await client.listObjects({ bucket: inputs.bucket, prefix, signal: o.signal }));
+    minAge === 0 && o.listing
+      ? o.listing
+      : await client.listObjects({ bucket: inputs.bucket, prefix, signal: o.signal });
   const candidates = listing
     // zero-byte keys ending in `/` are folder placeholders: nothing a deploy could have replaced
     .filter((x) => x.key.startsWith(prefix) && !keep.has(x.key) && !(x.key.endsWith('/') && x.size === 0))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  // ages on the server's clock: LastModified is its time, and the runner's clock may be off
-  const now = client.serverNow();
-  const minAge = inputs.deleteOrphansMinAgeMs;
-  const young = (x: ListedObject): boolean => minAge > 0 && now - x.lastModified.getTime() < minAge;
-  result.keptForAge = candidates.filter(young).map((x) => x.key);
-  result.orphans = candidates.filter((x) => !young(x)).map((x) => x.key);
+  const { kept, unknown, why } = byAge(candidates, minAge, client);
+  result.keptForAge = [...kept, ...unknown];
+  const held = new Set(result.keptForAge);
+  result.orphans = candidates.map((x) => x.key).filter((k) => !held.has(k));
   for (const key of result.orphans) log.info(`${would(inputs)}delete orphan ${key}`);
-  if (result.keptForAge.length > 0)
+  if (kept.length > 0)
     log.info(
-      `kept ${result.keptForAge.length} orphan(s) younger than ${formatDuration(minAge)} (delete-orphans-min-age): visitors holding older pages may still fetch them`,
+      `kept ${kept.length} orphan(s) younger than ${formatDuration(minAge)} (delete-orphans-min-age): visitors holding older pages may still fetch them`,
+    );
+  if (unknown.length > 0)
+    log.warning(
+      `delete-orphans: kept ${unknown.length} orphan(s) whose age is not known (${why}), since they may be younger than ${formatDuration(minAge)} (delete-orphans-min-age): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? `, and ${unknown.length - 10} more` : ''}`,
     );
   if (inputs.dryRun) result.deletedKeys = [...result.orphans];
   else {
@@ -182,4 +192,27 @@ async function removeOrphans(o: CleanupRun, result: CleanupResult): Promise<void
   log.info(
     `${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`,
   );
+}
+
+/**
+ * The orphans a grace period keeps: `kept` are younger than it, `unknown` have no age to compare (no valid
+ * LastModified, or a server clock not believed), and `why` says which. Ages are on the server's clock:
+ * LastModified is its time, and the runner's clock may be off.
+ */
+function byAge(
+  candidates: readonly ListedObject[],
+  minAge: number,
+  client: OssClient,
+): { kept: string[]; unknown: string[]; why: string } {
+  if (minAge === 0) return { kept: [], unknown: [], why: '' };
+  const doubt = client.serverClockDoubt();
+  if (doubt !== undefined) return { kept: [], unknown: candidates.map((x) => x.key), why: doubt };
+  const now = client.serverNow();
+  const kept: string[] = [];
+  const unknown: string[] = [];
+  for (const x of candidates) {
+    if (x.lastModified === undefined) unknown.push(x.key);
+    else if (now - x.lastModified.getTime() < minAge) kept.push(x.key);
+  }
+  return { kept, unknown, why: 'listed without a valid LastModified' };
 }

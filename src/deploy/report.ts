@@ -233,9 +233,7 @@ export function summaryHtml(f: SummaryFacts): string {
   const t = f.totals;
   const where = `oss://${f.bucket}/${f.destination}`;
   const head = ['File', 'Key', 'Size', 'Result', 'Time', 'Resumed'];
-  const failedFirst = [...f.rows].sort(
-    (a, b) => Number(b.result === 'failed') - Number(a.result === 'failed'),
-  );
+  const failedFirst = [...f.rows].sort((a, b) => Number(isFailure(b)) - Number(isFailure(a)));
   const shown = failedFirst.slice(0, SUMMARY_ROWS);
   const cell = (tag: 'td' | 'th', text: string): string => `<${tag}>${htmlText(text)}</${tag}>`;
   const row = (r: SummaryRow): string =>
@@ -270,12 +268,37 @@ export function summaryHtml(f: SummaryFacts): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A dry run's row for a file whose stored copy could not be read: nothing was tried, so nothing failed. */
+export const NOT_CHECKED = 'could not be checked';
+
+function isFailure(r: SummaryRow): boolean {
+  return r.result === 'failed' || r.result === NOT_CHECKED;
+}
+
+/**
+ * Why the step fails when files did: `2 of 5 upload(s) failed:` and the first ten reasons; for a dry run, which
+ * sends nothing, `dry run: 2 of 5 file(s) could not be checked (nothing was changed):`.
+ */
+export function failureText(r: {
+  dryRun: boolean;
+  totals: Totals;
+  files: readonly unknown[];
+  failures: readonly string[];
+}): string {
+  const shown = r.failures.slice(0, 10);
+  const more = r.failures.length - shown.length;
+  const head = r.dryRun
+    ? `dry run: ${r.totals.failed} of ${r.files.length} file(s) ${NOT_CHECKED} (nothing was changed)`
+    : `${r.totals.failed} of ${r.files.length} upload(s) failed`;
+  return `${head}:\n${shown.join('\n')}${more > 0 ? `\nand ${more} more (see the log)` : ''}`;
+}
+
 /** `3 uploaded, 2 unchanged, 1 failed; 1.0 MiB sent, 0 B resumed` or, dry, `3 would be uploaded, ...` */
 export function totalsText(t: Totals, dryRun: boolean): string {
   // the cleanup step of a sharded run checks the keys the shards sent before it sends its own
   const verified = t.verified ? `${t.verified} verified, ` : '';
   if (dryRun)
-    return `${verified}${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged`;
+    return `${verified}${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged${t.failed ? `, ${t.failed} ${NOT_CHECKED}` : ''}`;
   return `${verified}${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${formatBytes(t.bytesUploaded)} sent, ${formatBytes(t.bytesResumed)} resumed`;
 }
 

@@ -72,16 +72,25 @@ function headerOf(index: number, glob: string, rawField: string, rawValue: strin
   return [field, sent];
 }
 
+/** Why a `rules` or `publish-last` pattern can never match a relative path, or undefined when it can. */
+export function relativePatternProblem(pattern: string): string | undefined {
+  if (pattern === '') return 'is empty';
+  if (pattern.startsWith('!')) return 'starts with `!`';
+  // relative paths never start with `/`: such a pattern (a web path, `/assets/**`) would silently match nothing
+  if (pattern.startsWith('/'))
+    return `starts with \`/\`, and paths are matched relative to the common root (write \`${escapeText(pattern.replace(/^\/+/, ''))}\`)`;
+  if (pattern.split('/').some((s) => s === '..' || s === '.')) return 'has a `.` or `..` segment';
+  return undefined;
+}
+
+export const RELATIVE_PATTERN_ALLOWED =
+  'a pattern like a line of `path`, relative to the common root (no leading `/`), without `!`, `.` or `..` segments';
+
 function checkGlob(index: number, glob: string): string {
   const g = glob.trim();
-  if (g === '' || g.startsWith('!') || g.split('/').some((s) => s === '..' || s === '.'))
-    ruleError(
-      index,
-      undefined,
-      `the pattern \`${escapeText(g)}\` cannot be used`,
-      'a pattern like a line of `path`, relative to the common root, without `!`, `.` or `..` segments',
-      g,
-    );
+  const problem = relativePatternProblem(g);
+  if (problem !== undefined)
+    ruleError(index, undefined, `the pattern \`${escapeText(g)}\` ${problem}`, RELATIVE_PATTERN_ALLOWED, g);
   return g;
 }
 

@@ -16,14 +16,14 @@ import {
 import { type Credentials, type CredentialsProvider, OssClient, isOssError } from '../oss/index.ts';
 import { type CleanupResult, NO_CLEANUP, type ListedObject, cleanUp, destinationPrefix } from './cleanup.ts';
 import { decideOnly } from './compare.ts';
-import { INPUT } from './constants.ts';
+import { DEFAULTS, INPUT } from './constants.ts';
 import { describeError } from './describe.ts';
 import { type CdnRefreshReport, refreshCdn } from './cdn-refresh.ts';
 import { type FoundFile, findFiles, matchesRelative } from './files.ts';
 import { FileLedger, finalState } from './ledger.ts';
 import { escapeText } from './log-line.ts';
 import { clientOptions, uploadItems, uploadSettings } from './options.ts';
-import { type SummaryRow, type Totals, resultLine, totals } from './report.ts';
+import { NOT_CHECKED, type SummaryRow, type Totals, resultLine, totals } from './report.ts';
 import { SettingError, ref } from './setting-error.ts';
 import type { DeploySettings } from './settings.ts';
 import { inShare, shardLabel, shardOf } from './shard.ts';
@@ -196,6 +196,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   if (found.length === 0) o.onNoFiles(s.patterns);
   else {
     o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found, files, verify, s)}`);
+    for (const line of idlePatterns(found, s)) o.log.warning(line);
     if (files.length > 0) await o.onFiles?.(files);
   }
 
@@ -292,6 +293,33 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * A warning for each `rules` pattern and each `publish-last` line (but for the default) that matches none of
+ * the files found: a typo, or a pattern written for another tree, would otherwise do nothing in silence. Not
+ * refused, since one set of rules often serves builds that do not all hold every kind of file.
+ */
+export function idlePatterns(
+  found: readonly FoundFile[],
+  s: Pick<DeploySettings, 'rules' | 'publishLast'>,
+): string[] {
+  const idle = (pattern: string): boolean => !found.some((f) => matchesRelative(f.rel, pattern));
+  const lines = s.rules
+    .filter((r) => idle(r.glob))
+    .map(
+      (r) =>
+        `${INPUT.rules}: rule ${r.index} (\`${escapeText(r.glob)}\`) matched no file, so it sets no header this run; patterns match the path relative to the common root, such as \`${escapeText(found[0]!.rel)}\``,
+    );
+  const byDefault = s.publishLast.join('\n') === DEFAULTS[INPUT.publishLast];
+  if (!byDefault)
+    s.publishLast.forEach((p, i) => {
+      if (idle(p))
+        lines.push(
+          `${INPUT.publishLast}: line ${i + 1} (\`${escapeText(p)}\`) matched no file; patterns match the path relative to the common root, such as \`${escapeText(found[0]!.rel)}\``,
+        );
+    });
+  return lines;
 }
 
 /**
@@ -596,6 +624,7 @@ async function dryRun(
   await eachLimited(files, s.maxInFlight, async (f, i) => {
     const p = planOf(f);
     let result: string;
+    let problem: string | undefined;
     if (!s.skipUnchanged) result = 'would upload';
     else if (p === 'new') result = 'would upload (new)';
     else if (p === 'changed') result = 'would upload (changed size)';
@@ -619,14 +648,17 @@ async function dryRun(
               : 'unchanged';
       } catch (e) {
         signal.throwIfAborted();
-        result = 'failed';
-        failures.push(`${f.key}: ${describeError(e)}`);
+        result = NOT_CHECKED;
+        problem = describeError(e);
+        failures.push(`${f.key}: ${problem}`);
       }
     }
     rows[i] = { file: f.file, key: f.key, size: f.size, result };
-    o.log.info(
-      `${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${formatBytes(f.size)})`,
-    );
+    if (problem !== undefined) o.log.warning(`dry run: ${f.key} ${result}: ${problem}`);
+    else
+      o.log.info(
+        `${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${formatBytes(f.size)})`,
+      );
   });
   const count = (test: (r: string) => boolean): number => rows.filter((r) => test(r.result)).length;
   const keys = files.map((f) => f.key);

@@ -9,7 +9,9 @@ import {
   EndpointError,
   MAX_ROLE_DURATION_SECONDS,
   MIN_ROLE_DURATION_SECONDS,
+  RAM_ROLE_NAME_ALLOWED,
   ROLE_SESSION_NAME,
+  isRamRoleName,
   resolveEndpoint,
   stsUrl,
   validateBucket,
@@ -30,7 +32,7 @@ import {
   CDN_PRODUCTS,
   ECS_METADATA_URL_ENV,
 } from './constants.ts';
-import { type HeaderRule, parseRules } from './rules.ts';
+import { type HeaderRule, RELATIVE_PATTERN_ALLOWED, parseRules, relativePatternProblem } from './rules.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { credentialProblem, encodeContentDisposition, headerValueProblem, isToken } from './header-values.ts';
 import { escapeText } from './log-line.ts';
@@ -467,11 +469,11 @@ function ecsAuth(src: InputSource): EcsAuth | undefined {
       );
     }
   }
-  if (role.toLowerCase() !== 'auto' && !/^[A-Za-z0-9.-]{1,64}$/.test(role))
+  if (role.toLowerCase() !== 'auto' && !isRamRoleName(role))
     fail(
       INPUT.ecsRamRole,
       role,
-      'a RAM role name (1-64 letters, digits, `.` and `-`), or `auto` for the role attached to the instance',
+      `a RAM role name (${RAM_ROLE_NAME_ALLOWED}), or \`auto\` for the role attached to the instance`,
     );
   const metadataUrl = src.env[ECS_METADATA_URL_ENV]?.trim() || undefined;
   if (metadataUrl !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(metadataUrl))
@@ -492,13 +494,15 @@ function publishLast(src: InputSource): string[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
-  for (const line of lines)
-    if (line.startsWith('!') || line.split('/').some((seg) => seg === '.' || seg === '..'))
-      fail(
+  lines.forEach((line, i) => {
+    const problem = relativePatternProblem(line);
+    if (problem !== undefined)
+      refuse(
         INPUT.publishLast,
-        line,
-        'patterns like the lines of `path`, relative to the common root, without `!`, `.` or `..` segments; or `false` to publish in any order',
+        `${ref(INPUT.publishLast, true)}: line ${i + 1}: the pattern \`${escapeText(line)}\` ${problem}; allowed ${RELATIVE_PATTERN_ALLOWED}, or \`false\` to publish in any order`,
+        RELATIVE_PATTERN_ALLOWED,
       );
+  });
   return lines;
 }
 
@@ -566,6 +570,24 @@ function refuseShardCleanup(
     deleteOrphans ? INPUT.deleteOrphans : INPUT.abortStaleUploads,
     `${ref(INPUT.deleteOrphans)} and ${ref(INPUT.abortStaleUploads)} are refused in an upload shard (${ref(INPUT.shard)} is \`${shard.index}/${shard.count}\`): each shard would delete the keys the other shards upload and abort their uploads in flight; allowed only in the cleanup step, a final job that \`needs:\` every shard and sets ${ref(INPUT.shard)} to \`cleanup\`: it verifies every key first, then deletes orphans and aborts stale uploads`,
     'the cleanup step only',
+  );
+}
+
+/**
+ * Tags with skip-unchanged would reach only the files that change: a HEAD shows an object's tag count, not its
+ * tags, so a file with the same bytes and headers would be skipped with whatever tags it had.
+ */
+function refuseTagsWithSkip(s: Pick<DeploySettings, 'skipUnchanged' | 'headers' | 'rules'>): void {
+  if (!s.skipUnchanged) return;
+  const TAGGING = 'x-oss-tagging';
+  const rule = s.rules.find((r) => r.headers[TAGGING] !== undefined);
+  if (s.headers[TAGGING] === undefined && !rule) return;
+  const input = rule ? INPUT.rules : INPUT.headers;
+  const where = rule ? `rule ${rule.index} (\`${escapeText(rule.glob)}\`) sets` : 'sets';
+  refuse(
+    input,
+    `${ref(input, true)}: ${where} \`${TAGGING}\` while ${ref(INPUT.skipUnchanged)} is on: a HEAD does not show an object's tags, so an unchanged file would keep its old tags; allowed with ${ref(INPUT.skipUnchanged)} turned off (every file is then sent with its tags), or without \`${TAGGING}\``,
+    `${INPUT.skipUnchanged} off, or no ${TAGGING}`,
   );
 }
 
@@ -686,6 +708,7 @@ export function readSettings(src: InputSource): DeploySettings {
     cdn: cdnSettings(src),
     shard,
   };
+  refuseTagsWithSkip(inputs);
   return inputs;
 }
 

@@ -50,7 +50,7 @@ export async function abortRecorded(ctx: OrphanContext, state: CheckpointState):
  */
 async function abortKeyUploads(
   ctx: OrphanContext,
-  pick: (u: { uploadId: string; initiated: Date }) => string | undefined,
+  pick: (u: { uploadId: string; initiated: Date | undefined }) => string | undefined,
   what: string,
 ): Promise<boolean> {
   try {
@@ -87,7 +87,11 @@ export async function abortUnnamed(ctx: OrphanContext, path: string): Promise<vo
   const before = toServerTime(ctx.client, written);
   await abortKeyUploads(
     ctx,
-    (u) => (u.initiated.getTime() > before ? undefined : `recorded by the unreadable checkpoint ${path}`),
+    // an upload listed without a start time may be anyone's: it stays
+    (u) =>
+      u.initiated === undefined || u.initiated.getTime() > before
+        ? undefined
+        : `recorded by the unreadable checkpoint ${path}`,
     `the upload of the unreadable checkpoint ${path}`,
   );
 }
@@ -122,7 +126,7 @@ export async function reclaimUnrecorded(
   const listed = await abortKeyUploads(
     ctx,
     (u) =>
-      u.uploadId === keep || u.initiated.getTime() < since
+      u.uploadId === keep || u.initiated === undefined || u.initiated.getTime() < since
         ? undefined
         : 'started by a run that stopped before recording it',
     'unrecorded uploads',

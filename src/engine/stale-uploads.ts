@@ -34,7 +34,8 @@ export async function checkpointedUploadIds(dir: string, bucket: string): Promis
 
 /**
  * Unfinished uploads under `prefix`, not in `owned`, whose Initiated time and newest part are both more than
- * `olderThanMs` old on the server's clock and on the local one.
+ * `olderThanMs` old on the server's clock and on the local one. An upload or part of unknown age (no date, or
+ * a server clock too far off to believe) may be seconds old: it is kept, and `onNotice` says so.
  */
 export async function findStaleUploads(o: {
   client: OssClient;
@@ -43,15 +44,32 @@ export async function findStaleUploads(o: {
   olderThanMs: number;
   owned: ReadonlySet<string>;
   signal?: AbortSignal | undefined;
+  onNotice?: ((message: string) => void) | undefined;
 }): Promise<StaleUpload[]> {
   const uploads = await o.client.listMultipartUploads({
     bucket: o.bucket,
     prefix: o.prefix,
     signal: o.signal,
   });
+  const doubt = o.client.serverClockDoubt();
+  if (doubt !== undefined) {
+    if (uploads.length > 0) o.onNotice?.(`kept all ${uploads.length} unfinished upload(s): ${doubt}`);
+    return [];
+  }
+  const undated = uploads.filter((u) => u.initiated === undefined);
+  if (undated.length > 0)
+    o.onNotice?.(
+      `kept ${undated.length} unfinished upload(s) listed without a valid Initiated time (their age is not known): ${undated
+        .slice(0, 5)
+        .map((u) => `${u.key} (${u.uploadId})`)
+        .join(', ')}${undated.length > 5 ? ', …' : ''}`,
+    );
   // read after the listing, so the clock is the one of the answer that dated these uploads
   const cutoff = Math.min(o.client.serverNow(), Date.now()) - o.olderThanMs;
-  const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+  const candidates = uploads.filter(
+    (u): u is StaleUpload =>
+      u.initiated !== undefined && u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId),
+  );
   const limiter = createLimiter(4);
   const idle = await Promise.all(
     candidates.map((u) =>
@@ -69,7 +87,8 @@ export async function findStaleUploads(o: {
           // gone since the listing: nothing to abort; any other failure: not known to be idle, so kept
           return false;
         }
-        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? 0));
+        // a part without a date may have been sent a moment ago
+        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? Infinity));
         return newest < cutoff;
       }, o.signal),
     ),

@@ -15,10 +15,29 @@ import { partRange } from './plan.ts';
 import type { RangeHasher } from './range-hasher.ts';
 import { type Verification, checkStatement } from './verification.ts';
 
-/** Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). */
-const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding'];
-/** Headers the server fills in when the run sets none: compared only when the run sets them. */
-const WHEN_SET = ['content-type', 'x-oss-storage-class'];
+/**
+ * Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). Every
+ * header a run may set is here or in WHEN_SET, but for x-oss-tagging, which HEAD does not show (only a count):
+ * the settings refuse tags with skip-unchanged rather than leave old tags on a skipped object.
+ */
+const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'];
+/**
+ * Headers the server fills in when the run sets none (a default type, storage class, or the bucket's default
+ * encryption): compared only when the run sets them.
+ */
+const WHEN_SET = [
+  'content-type',
+  'x-oss-storage-class',
+  'x-oss-server-side-encryption',
+  'x-oss-server-side-encryption-key-id',
+  'x-oss-server-side-data-encryption',
+];
+/** Values OSS may spell in another case than the request did (`Standard`, `AES256`, `SM4`). */
+const ANY_CASE = new Set([
+  'x-oss-storage-class',
+  'x-oss-server-side-encryption',
+  'x-oss-server-side-data-encryption',
+]);
 const META = 'x-oss-meta-';
 const ACL = 'x-oss-object-acl';
 /** CopyObject takes objects under 1 GiB; larger ones are copied part by part. */
@@ -170,10 +189,9 @@ export function differingHeaders(wanted: Record<string, string>, stored: Record<
   for (const h of [...Object.keys(wanted), ...Object.keys(stored)]) if (h.startsWith(META)) names.add(h);
   return [...names].filter((h) => {
     const a = wanted[h];
-    const b = stored[h];
     // OSS may leave out the storage class of a Standard object
-    if (h === 'x-oss-storage-class') return a?.toLowerCase() !== (b ?? 'Standard').toLowerCase();
-    return a !== b;
+    const b = h === 'x-oss-storage-class' ? (stored[h] ?? 'Standard') : stored[h];
+    return ANY_CASE.has(h) ? a?.toLowerCase() !== b?.toLowerCase() : a !== b;
   });
 }
 

@@ -146,6 +146,8 @@ export class OssClient {
   private clockOffsetMs = 0;
   /** Server time minus local time, learned from every answer's Date (and an error's ServerTime). */
   private serverOffsetMs = 0;
+  /** Set once an answer's time was too far from ours to believe: see {@link serverClockDoubt}. */
+  private serverClockDoubtText: string | undefined;
 
   constructor(opts: OssClientOptions) {
     this.endpoint = resolveEndpoint(opts);
@@ -179,6 +181,16 @@ export class OssClient {
   /** Now by the server's clock (ms since the epoch), as its last answer told; the local clock before any. */
   serverNow(): number {
     return Date.now() + this.serverOffsetMs;
+  }
+
+  /**
+   * Why ages on the server's clock (now minus a LastModified or an Initiated) cannot be trusted, or undefined
+   * when they can. Set for good once an answer's time was too far from the runner's to believe: serverNow()
+   * then reads the runner's clock while the server keeps dating objects on its own, so every age would be off
+   * by the difference, and whatever deletes or aborts by age must hold back.
+   */
+  serverClockDoubt(): string | undefined {
+    return this.serverClockDoubtText;
   }
 
   /** The object's URL (no signature): for outputs and logs. */
@@ -481,7 +493,7 @@ export class OssClient {
     bucket: string;
     prefix?: string;
     signal?: AbortSignal | undefined;
-  }): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
+  }): Promise<Array<{ key: string; uploadId: string; initiated: Date | undefined }>> {
     const uploads: Awaited<ReturnType<OssClient['listMultipartUploads']>> = [];
     const first = { key: '', id: '' };
     const id = (m: typeof first): string => `${m.key}\n${m.id}`;
@@ -505,7 +517,8 @@ export class OssClient {
         uploads.push({
           key: this.underPrefix('ListMultipartUploads', o, decode(str(u.Key))),
           uploadId: str(u.UploadId) ?? '',
-          initiated: dateOf(str(u.Initiated)) ?? new Date(0),
+          // missing or not a date: unknown, which a caller must not read as old (1970)
+          initiated: dateOf(str(u.Initiated)),
         });
       }
       const key = nonEmpty(str(xml.NextKeyMarker));
@@ -521,7 +534,7 @@ export class OssClient {
     bucket: string;
     prefix?: string;
     signal?: AbortSignal | undefined;
-  }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date }>> {
+  }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date | undefined }>> {
     const objects: Awaited<ReturnType<OssClient['listObjects']>> = [];
     await this.paginate(
       'ListObjects',
@@ -549,7 +562,8 @@ export class OssClient {
             key: this.underPrefix('ListObjects', o, decode(str(c.Key))),
             size: Number(str(c.Size)),
             etag: str(c.ETag) ?? '',
-            lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
+            // missing or not a date: unknown, which a caller must not read as old (1970)
+            lastModified: dateOf(str(c.LastModified)),
           });
         }
         const next = nonEmpty(str(xml.NextContinuationToken));
@@ -834,12 +848,16 @@ export class OssClient {
    * smallest offset within that window, so a server whose clock agrees with ours to the second gives 0, not
    * up to a second of made-up lag (which would date things the server just did as in the future).
    * A time more than MAX_SERVER_OFFSET_MS from ours is ignored: a runner's clock is seldom off by a day,
-   * while a proxy or a broken server stamping any Date it likes would otherwise age everything at will.
+   * while a proxy or a broken server stamping any Date it likes would otherwise age everything at will. Such a
+   * time is remembered as a doubt on every age (serverClockDoubt), not silently replaced by the runner's clock.
    */
   private learnServerTime(serverTime: Date | undefined, resolutionMs = 1000): void {
     if (!serverTime) return;
     const low = serverTime.getTime() - Date.now();
-    if (Math.abs(low) > MAX_SERVER_OFFSET_MS) return;
+    if (Math.abs(low) > MAX_SERVER_OFFSET_MS) {
+      this.serverClockDoubtText ??= `the server's time (${serverTime.toISOString()}) is ${Math.round(Math.abs(low) / 3_600_000)} h ${low < 0 ? 'behind' : 'ahead of'} this machine's clock, more than the ${MAX_SERVER_OFFSET_MS / 3_600_000} h believed, so the age of what it dated is not known`;
+      return;
+    }
     this.serverOffsetMs = Math.min(Math.max(0, low), low + resolutionMs);
   }
 

@@ -15,8 +15,16 @@ export const DEFAULT_METADATA_URL = 'http://100.100.100.200';
 export const METADATA_TOKEN_TTL_SECONDS = 21_600;
 export const METADATA_TOKEN_PATH = '/latest/api/token';
 export const ROLE_CREDENTIALS_PATH = '/latest/meta-data/ram/security-credentials/';
-/** RAM role names: letters, digits, `.` and `-`, 1-64 characters. */
-const ROLE_NAME = /^[A-Za-z0-9.-]{1,64}$/;
+/**
+ * RAM role names: letters, digits, `.` and `-`, 1-64 characters, with a letter or a digit: a name of dots
+ * only names no role, and as a URL path segment it would name the credentials directory or its parent.
+ */
+const ROLE_NAME = /^(?=[.-]*[A-Za-z0-9])[A-Za-z0-9.-]{1,64}$/;
+export const RAM_ROLE_NAME_ALLOWED = '1-64 letters, digits, `.` and `-`, with at least one letter or digit';
+
+export function isRamRoleName(name: string): boolean {
+  return ROLE_NAME.test(name);
+}
 const MAX_ANSWER_BYTES = 64 * 1024;
 const HINT =
   'is this runner an ECS instance with a RAM role attached, and is the metadata service reachable?';
@@ -76,9 +84,24 @@ function metadataBase(text: string | undefined): URL {
 }
 
 function checkRoleName(name: string, source: string): string {
-  if (!ROLE_NAME.test(name))
-    throw new Error(`${source}: "${name}" is not a RAM role name (1-64 letters, digits, "." or "-")`);
+  if (!isRamRoleName(name))
+    throw new Error(
+      `${source}: ${JSON.stringify(name)} is not a RAM role name; allowed ${RAM_ROLE_NAME_ALLOWED}`,
+    );
   return name;
+}
+
+/**
+ * `path` on the metadata service, its segments percent-encoded by the caller. Set as the path, never resolved
+ * as a reference against the base (which would read a `..` as the parent): a path that does not come out as
+ * given is refused before any request.
+ */
+function metadataUrlAt(base: URL, path: string): URL {
+  const url = new URL(base.href);
+  url.pathname = path;
+  if (url.pathname !== path)
+    throw new Error(`the metadata path ${JSON.stringify(path)} does not stay as given (${url.pathname})`);
+  return url;
 }
 
 /** One set of the role's temporary credentials, Expiration moved onto our clock. */
@@ -97,7 +120,7 @@ export async function fetchEcsRoleCredentials(o: EcsRoleOptions = {}): Promise<E
   ): Promise<BoundedAnswer> => {
     let answer: BoundedAnswer;
     try {
-      answer = await boundedRequest(new URL(path, base), {
+      answer = await boundedRequest(metadataUrlAt(base, path), {
         method,
         headers,
         timeoutMs,
@@ -155,7 +178,12 @@ export async function fetchEcsRoleCredentials(o: EcsRoleOptions = {}): Promise<E
     roleName = checkRoleName(listed[0]!, 'the role name the metadata service listed');
   }
 
-  const answer = await ask('credentials', 'GET', `${ROLE_CREDENTIALS_PATH}${roleName}`, auth);
+  const answer = await ask(
+    'credentials',
+    'GET',
+    `${ROLE_CREDENTIALS_PATH}${encodeURIComponent(roleName)}`,
+    auth,
+  );
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(answer.text) as Record<string, unknown>;

@@ -75,6 +75,8 @@ export {
   EcsMetadataError,
   DEFAULT_METADATA_URL,
   METADATA_TOKEN_TTL_SECONDS,
+  RAM_ROLE_NAME_ALLOWED,
+  isRamRoleName,
   type EcsRoleOptions,
   type EcsRoleCredentials,
   type EcsMetadataStep,

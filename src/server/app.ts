@@ -124,7 +124,13 @@ function objectHeaders(h: Record<string, string>): Record<string, string> {
         'expires',
       ].includes(k) ||
       k.startsWith('x-oss-meta-') ||
-      ['x-oss-object-acl', 'x-oss-storage-class', 'x-oss-server-side-encryption'].includes(k)
+      [
+        'x-oss-object-acl',
+        'x-oss-storage-class',
+        'x-oss-server-side-encryption',
+        'x-oss-server-side-encryption-key-id',
+        'x-oss-server-side-data-encryption',
+      ].includes(k)
     ) {
       kept[k] = v;
     }
