@@ -48334,10 +48334,12 @@ const INPUT = {
     cdnDomain: 'cdn-domain',
     cdnProduct: 'cdn-product',
     cdnEndpoint: 'cdn-endpoint',
+    shard: 'shard',
 };
 const constants_OUTPUT = {
     uploadedCount: 'uploaded-count',
     skippedCount: 'skipped-count',
+    verifiedCount: 'verified-count',
     updatedCount: 'updated-count',
     bytesUploaded: 'bytes-uploaded',
     bytesResumed: 'bytes-resumed',
@@ -48396,6 +48398,7 @@ const DEFAULTS = {
     [INPUT.cdnDomain]: '',
     [INPUT.cdnProduct]: 'cdn',
     [INPUT.cdnEndpoint]: '',
+    [INPUT.shard]: '',
 };
 /** Parts of one file in flight at most. */
 const MAX_THREAD_NUM = 64;
@@ -48543,6 +48546,7 @@ function totals(outcomes, urlOf) {
         uploaded: count('uploaded'),
         skipped: count('unchanged'),
         updated: count('headers updated'),
+        verified: 0,
         failed: outcomes.length - ok.length,
         bytesUploaded: ok.reduce((s, o) => s + o.result.bytesSent, 0),
         bytesResumed: ok.reduce((s, o) => s + o.result.bytesResumed, 0),
@@ -48578,6 +48582,7 @@ function outputValues(t, cleanup, cdnRefreshed = 0) {
     return {
         [OUTPUT.uploadedCount]: String(t.uploaded),
         [OUTPUT.skippedCount]: String(t.skipped),
+        [OUTPUT.verifiedCount]: String(t.verified),
         [OUTPUT.updatedCount]: String(t.updated),
         [OUTPUT.bytesUploaded]: String(t.bytesUploaded),
         [OUTPUT.bytesResumed]: String(t.bytesResumed),
@@ -48637,7 +48642,7 @@ function summaryHtml(f) {
     const t = f.totals;
     const where = `oss://${f.bucket}/${f.destination}`;
     const head = ['File', 'Key', 'Size', 'Result', 'Time', 'Resumed'];
-    const failedFirst = [...f.rows].sort((a, b) => Number(b.result === 'failed') - Number(a.result === 'failed'));
+    const failedFirst = [...f.rows].sort((a, b) => Number(isFailure(b)) - Number(isFailure(a)));
     const shown = failedFirst.slice(0, SUMMARY_ROWS);
     const cell = (tag, text) => `<${tag}>${htmlText(text)}</${tag}>`;
     const row = (r) => `<tr>${[
@@ -48652,8 +48657,8 @@ function summaryHtml(f) {
         .join('')}</tr>`;
     const rest = f.rows.length - shown.length;
     const lines = [
-        `<h3>${f.dryRun ? 'OSS deploy plan (dry run: nothing changed)' : 'OSS upload'}</h3>`,
-        `<p>${htmlText(`To ${where}: ${totalsText(t, f.dryRun)}`)}</p>`,
+        `<h3>${f.dryRun ? 'OSS deploy plan (dry run: nothing changed)' : 'OSS upload'}${f.shard ? `, ${htmlText(f.shard)}` : ''}</h3>`,
+        `<p>${htmlText(`To ${where}${f.shard ? ` (${f.shard})` : ''}: ${totalsText(t, f.dryRun)}`)}</p>`,
         ...(f.stopped ? [`<p><strong>${htmlText(`Stopped: ${f.stopped}`)}</strong></p>`] : []),
         `<table><tr>${head.map((h) => cell('th', h)).join('')}</tr>`,
         ...shown.map(row),
@@ -48671,11 +48676,30 @@ function summaryHtml(f) {
         lines.push(`<ul>${cleanup.map((l) => `<li>${htmlText(l)}</li>`).join('')}</ul>`);
     return `${lines.join('\n')}\n`;
 }
+/** A dry run's row for a file whose stored copy could not be read: nothing was tried, so nothing failed. */
+const NOT_CHECKED = 'could not be checked';
+function isFailure(r) {
+    return r.result === 'failed' || r.result === NOT_CHECKED;
+}
+/**
+ * Why the step fails when files did: `2 of 5 upload(s) failed:` and the first ten reasons; for a dry run, which
+ * sends nothing, `dry run: 2 of 5 file(s) could not be checked (nothing was changed):`.
+ */
+function failureText(r) {
+    const shown = r.failures.slice(0, 10);
+    const more = r.failures.length - shown.length;
+    const head = r.dryRun
+        ? `dry run: ${r.totals.failed} of ${r.files.length} file(s) ${NOT_CHECKED} (nothing was changed)`
+        : `${r.totals.failed} of ${r.files.length} upload(s) failed`;
+    return `${head}:\n${shown.join('\n')}${more > 0 ? `\nand ${more} more (see the log)` : ''}`;
+}
 /** `3 uploaded, 2 unchanged, 1 failed; 1.0 MiB sent, 0 B resumed` or, dry, `3 would be uploaded, ...` */
 function totalsText(t, dryRun) {
+    // the cleanup step of a sharded run checks the keys the shards sent before it sends its own
+    const verified = t.verified ? `${t.verified} verified, ` : '';
     if (dryRun)
-        return `${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged`;
-    return `${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed`;
+        return `${verified}${t.uploaded} would be uploaded, ${t.updated} would get new headers, ${t.skipped} unchanged${t.failed ? `, ${t.failed} ${NOT_CHECKED}` : ''}`;
+    return `${verified}${t.uploaded} uploaded, ${t.skipped} unchanged, ${t.updated ? `${t.updated} with headers updated, ` : ''}${t.failed} failed; ${size_formatBytes(t.bytesUploaded)} sent, ${size_formatBytes(t.bytesResumed)} resumed`;
 }
 /** The summary is HTML: a file named `<img src=x>` is shown, never rendered. */
 function htmlText(text) {
@@ -57027,6 +57051,8 @@ class OssClient {
     clockOffsetMs = 0;
     /** Server time minus local time, learned from every answer's Date (and an error's ServerTime). */
     serverOffsetMs = 0;
+    /** Set once an answer's time was too far from ours to believe: see {@link serverClockDoubt}. */
+    serverClockDoubtText;
     constructor(opts) {
         this.endpoint = resolveEndpoint(opts);
         const creds = opts.credentials;
@@ -57057,6 +57083,15 @@ class OssClient {
     /** Now by the server's clock (ms since the epoch), as its last answer told; the local clock before any. */
     serverNow() {
         return Date.now() + this.serverOffsetMs;
+    }
+    /**
+     * Why ages on the server's clock (now minus a LastModified or an Initiated) cannot be trusted, or undefined
+     * when they can. Set for good once an answer's time was too far from the runner's to believe: serverNow()
+     * then reads the runner's clock while the server keeps dating objects on its own, so every age would be off
+     * by the difference, and whatever deletes or aborts by age must hold back.
+     */
+    serverClockDoubt() {
+        return this.serverClockDoubtText;
     }
     /** The object's URL (no signature): for outputs and logs. */
     objectUrl(bucket, key) {
@@ -57270,7 +57305,8 @@ class OssClient {
                 uploads.push({
                     key: this.underPrefix('ListMultipartUploads', o, decode(str(u.Key))),
                     uploadId: str(u.UploadId) ?? '',
-                    initiated: dateOf(str(u.Initiated)) ?? new Date(0),
+                    // missing or not a date: unknown, which a caller must not read as old (1970)
+                    initiated: dateOf(str(u.Initiated)),
                 });
             }
             const key = nonEmpty(str(xml.NextKeyMarker));
@@ -57302,7 +57338,8 @@ class OssClient {
                     key: this.underPrefix('ListObjects', o, decode(str(c.Key))),
                     size: Number(str(c.Size)),
                     etag: str(c.ETag) ?? '',
-                    lastModified: dateOf(str(c.LastModified)) ?? new Date(0),
+                    // missing or not a date: unknown, which a caller must not read as old (1970)
+                    lastModified: dateOf(str(c.LastModified)),
                 });
             }
             const next = nonEmpty(str(xml.NextContinuationToken));
@@ -57465,9 +57502,15 @@ class OssClient {
             .map(([k, v]) => (v === null ? uriEncode(k) : `${uriEncode(k)}=${uriEncode(v)}`))
             .join('&');
         const budgetMs = Math.max(this.limits.requestTimeoutMs, Math.ceil(((call.body?.length ?? 0) / this.limits.minBytesPerSecond) * 1000));
+        call.signal?.throwIfAborted();
         const deadline = new AbortController();
         const timer = setTimeout(() => deadline.abort(), budgetMs);
-        const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+        // the caller's abort reaches the request through the deadline's controller: AbortSignal.any per request
+        // built a composite signal (and its bookkeeping) for every one of thousands of small requests
+        const callerAbort = () => deadline.abort(call.signal.reason);
+        call.signal?.addEventListener('abort', callerAbort, { once: true });
+        const signal = deadline.signal;
+        let streamed = false;
         const body = call.body?.open();
         try {
             const res = await this.agent.request({
@@ -57492,8 +57535,11 @@ class OssClient {
                 const text = await readCapped(res.body, this.limits.maxErrorBytes, 'maxErrorBytes', answer, where);
                 throw this.serviceError(where, answer, text);
             }
-            if (reading === 'stream')
+            if (reading === 'stream') {
+                // the caller's abort must still end the body it reads
+                streamed = true;
                 return { ...answer, body: res.body };
+            }
             const [cap, option] = reading === 'xml'
                 ? [this.limits.maxAnswerBytes, 'maxAnswerBytes']
                 : [this.limits.maxErrorBytes, 'maxErrorBytes'];
@@ -57544,6 +57590,8 @@ class OssClient {
         finally {
             // a streamed answer (GetObject) is the caller's from here: the deadline covered its headers
             clearTimeout(timer);
+            if (!streamed)
+                call.signal?.removeEventListener('abort', callerAbort);
         }
     }
     /**
@@ -57551,14 +57599,17 @@ class OssClient {
      * smallest offset within that window, so a server whose clock agrees with ours to the second gives 0, not
      * up to a second of made-up lag (which would date things the server just did as in the future).
      * A time more than MAX_SERVER_OFFSET_MS from ours is ignored: a runner's clock is seldom off by a day,
-     * while a proxy or a broken server stamping any Date it likes would otherwise age everything at will.
+     * while a proxy or a broken server stamping any Date it likes would otherwise age everything at will. Such a
+     * time is remembered as a doubt on every age (serverClockDoubt), not silently replaced by the runner's clock.
      */
     learnServerTime(serverTime, resolutionMs = 1000) {
         if (!serverTime)
             return;
         const low = serverTime.getTime() - Date.now();
-        if (Math.abs(low) > MAX_SERVER_OFFSET_MS)
+        if (Math.abs(low) > MAX_SERVER_OFFSET_MS) {
+            this.serverClockDoubtText ??= `the server's time (${serverTime.toISOString()}) is ${Math.round(Math.abs(low) / 3_600_000)} h ${low < 0 ? 'behind' : 'ahead of'} this machine's clock, more than the ${MAX_SERVER_OFFSET_MS / 3_600_000} h believed, so the age of what it dated is not known`;
             return;
+        }
         this.serverOffsetMs = Math.min(Math.max(0, low), low + resolutionMs);
     }
     /** An error answer (or a 2xx holding an <Error>); the x-oss-err header carries it for HEAD. */
@@ -58292,8 +58343,15 @@ const DEFAULT_METADATA_URL = 'http://100.100.100.200';
 const METADATA_TOKEN_TTL_SECONDS = 21_600;
 const METADATA_TOKEN_PATH = '/latest/api/token';
 const ROLE_CREDENTIALS_PATH = '/latest/meta-data/ram/security-credentials/';
-/** RAM role names: letters, digits, `.` and `-`, 1-64 characters. */
-const ROLE_NAME = /^[A-Za-z0-9.-]{1,64}$/;
+/**
+ * RAM role names: letters, digits, `.` and `-`, 1-64 characters, with a letter or a digit: a name of dots
+ * only names no role, and as a URL path segment it would name the credentials directory or its parent.
+ */
+const ROLE_NAME = /^(?=[.-]*[A-Za-z0-9])[A-Za-z0-9.-]{1,64}$/;
+const RAM_ROLE_NAME_ALLOWED = '1-64 letters, digits, `.` and `-`, with at least one letter or digit';
+function isRamRoleName(name) {
+    return ROLE_NAME.test(name);
+}
 const ecs_credentials_MAX_ANSWER_BYTES = 64 * 1024;
 const HINT = 'is this runner an ECS instance with a RAM role attached, and is the metadata service reachable?';
 /** Reading the instance metadata failed; the message names the step and never holds a credential. */
@@ -58327,9 +58385,21 @@ function metadataBase(text) {
     return url;
 }
 function checkRoleName(name, source) {
-    if (!ROLE_NAME.test(name))
-        throw new Error(`${source}: "${name}" is not a RAM role name (1-64 letters, digits, "." or "-")`);
+    if (!isRamRoleName(name))
+        throw new Error(`${source}: ${JSON.stringify(name)} is not a RAM role name; allowed ${RAM_ROLE_NAME_ALLOWED}`);
     return name;
+}
+/**
+ * `path` on the metadata service, its segments percent-encoded by the caller. Set as the path, never resolved
+ * as a reference against the base (which would read a `..` as the parent): a path that does not come out as
+ * given is refused before any request.
+ */
+function metadataUrlAt(base, path) {
+    const url = new URL(base.href);
+    url.pathname = path;
+    if (url.pathname !== path)
+        throw new Error(`the metadata path ${JSON.stringify(path)} does not stay as given (${url.pathname})`);
+    return url;
 }
 /** One set of the role's temporary credentials, Expiration moved onto our clock. */
 async function fetchEcsRoleCredentials(o = {}) {
@@ -58341,7 +58411,7 @@ async function fetchEcsRoleCredentials(o = {}) {
     const ask = async (step, method, path, headers) => {
         let answer;
         try {
-            answer = await boundedRequest(new URL(path, base), {
+            answer = await boundedRequest(metadataUrlAt(base, path), {
                 method,
                 headers,
                 timeoutMs,
@@ -58384,7 +58454,7 @@ async function fetchEcsRoleCredentials(o = {}) {
                 : `the instance lists ${listed.length} roles (${listed.join(', ')}); name one with roleName`);
         roleName = checkRoleName(listed[0], 'the role name the metadata service listed');
     }
-    const answer = await ask('credentials', 'GET', `${ROLE_CREDENTIALS_PATH}${roleName}`, auth);
+    const answer = await ask('credentials', 'GET', `${ROLE_CREDENTIALS_PATH}${encodeURIComponent(roleName)}`, auth);
     let body;
     try {
         body = JSON.parse(answer.text);
@@ -58776,10 +58846,29 @@ function partRange(plan, fileSize, partNumber) {
 
 
 
-/** Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). */
-const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding'];
-/** Headers the server fills in when the run sets none: compared only when the run sets them. */
-const WHEN_SET = ['content-type', 'x-oss-storage-class'];
+/**
+ * Headers HEAD returns that the run sets: compared both ways (one the run no longer sets is a change). Every
+ * header a run may set is here or in WHEN_SET, but for x-oss-tagging, which HEAD does not show (only a count):
+ * the settings refuse tags with skip-unchanged rather than leave old tags on a skipped object.
+ */
+const BOTH_WAYS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'];
+/**
+ * Headers the server fills in when the run sets none (a default type, storage class, or the bucket's default
+ * encryption): compared only when the run sets them.
+ */
+const WHEN_SET = [
+    'content-type',
+    'x-oss-storage-class',
+    'x-oss-server-side-encryption',
+    'x-oss-server-side-encryption-key-id',
+    'x-oss-server-side-data-encryption',
+];
+/** Values OSS may spell in another case than the request did (`Standard`, `AES256`, `SM4`). */
+const ANY_CASE = new Set([
+    'x-oss-storage-class',
+    'x-oss-server-side-encryption',
+    'x-oss-server-side-data-encryption',
+]);
 const META = 'x-oss-meta-';
 const ACL = 'x-oss-object-acl';
 /** CopyObject takes objects under 1 GiB; larger ones are copied part by part. */
@@ -58802,7 +58891,7 @@ async function unchangedStoredCopy(ctx) {
     // a HEAD without Content-Length (size unknown) is not the same size: the file is uploaded as usual
     if (head.size !== ctx.size || head.crc64 === undefined)
         return undefined;
-    const local = await ctx.hasher.hash(ctx.file, 0, ctx.size);
+    const local = ctx.localCrc64 !== undefined ? { crc64: ctx.localCrc64 } : await ctx.hasher.hash(ctx.file, 0, ctx.size);
     const expected = { size: ctx.size, crc64: local.crc64 };
     const same = await checkStatement({ etag: head.etag, crc64: head.crc64, size: head.size }, expected, 'object');
     if (same.kind !== 'verified')
@@ -58883,11 +58972,9 @@ function differingHeaders(wanted, stored) {
             names.add(h);
     return [...names].filter((h) => {
         const a = wanted[h];
-        const b = stored[h];
         // OSS may leave out the storage class of a Standard object
-        if (h === 'x-oss-storage-class')
-            return a?.toLowerCase() !== (b ?? 'Standard').toLowerCase();
-        return a !== b;
+        const b = h === 'x-oss-storage-class' ? (stored[h] ?? 'Standard') : stored[h];
+        return ANY_CASE.has(h) ? a?.toLowerCase() !== b?.toLowerCase() : a !== b;
     });
 }
 async function storedAcl(ctx) {
@@ -58979,6 +59066,36 @@ const statAsync = (0,external_node_util_.promisify)(external_node_fs_namespaceOb
 const openAsync = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.open);
 const readAsync = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.read);
 const closeAsync = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.close);
+const fstatAsync = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.fstat);
+/**
+ * A FIFO opened for reading would wait for a writer; non-blocking, it opens at once and fstat says it is no
+ * regular file (Windows has no such flag, nor such files).
+ */
+const OPEN_NO_WAIT = external_node_fs_namespaceObject.constants.O_RDONLY | (external_node_fs_namespaceObject.constants.O_NONBLOCK ?? 0);
+/**
+ * RangeHasher.load on this thread, for when no hashing thread is running yet: waiting for one to start would
+ * hold up the first file by the thread's start-up.
+ */
+async function loadHere(path, maxBytes) {
+    const fd = await openAsync(path, OPEN_NO_WAIT);
+    try {
+        const s = await fstatAsync(fd);
+        const stat = { ...identityOf(s), isFile: s.isFile() };
+        if (!stat.isFile || s.size > maxBytes)
+            return { stat };
+        const bytes = Buffer.allocUnsafe(s.size);
+        for (let got = 0; got < s.size;) {
+            const { bytesRead: n } = await readAsync(fd, bytes, got, s.size - got, got);
+            if (n === 0)
+                throw Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' });
+            got += n;
+        }
+        return { stat, bytes, digest: { crc64: crc64(bytes) } };
+    }
+    finally {
+        await closeAsync(fd);
+    }
+}
 /** The file's metadata, by path. */
 function statFile(path) {
     return statAsync(path);
@@ -59478,7 +59595,11 @@ async function abortUnnamed(ctx, path) {
     if (written === undefined)
         return;
     const before = toServerTime(ctx.client, written);
-    await abortKeyUploads(ctx, (u) => (u.initiated.getTime() > before ? undefined : `recorded by the unreadable checkpoint ${path}`), `the upload of the unreadable checkpoint ${path}`);
+    await abortKeyUploads(ctx, 
+    // an upload listed without a start time may be anyone's: it stays
+    (u) => u.initiated === undefined || u.initiated.getTime() > before
+        ? undefined
+        : `recorded by the unreadable checkpoint ${path}`, `the upload of the unreadable checkpoint ${path}`);
 }
 /** Drop the checkpoint at `path`, aborting the upload it records (or could have recorded) first. */
 async function dropCheckpoint(ctx, path) {
@@ -59507,7 +59628,7 @@ async function reclaimUnrecorded(ctx, intentPath, keep) {
     if (at === undefined)
         return;
     const since = at.getTime() - INTENT_CLOCK_MARGIN_MS;
-    const listed = await abortKeyUploads(ctx, (u) => u.uploadId === keep || u.initiated.getTime() < since
+    const listed = await abortKeyUploads(ctx, (u) => u.uploadId === keep || u.initiated === undefined || u.initiated.getTime() < since
         ? undefined
         : 'started by a run that stopped before recording it', 'unrecorded uploads');
     // otherwise the intent stays for the next run; this upload can go ahead
@@ -59802,6 +59923,7 @@ async function uploadMultipart(ctx) {
 async function initiate(ctx, intentPath) {
     if (intentPath)
         await writeIntent(intentPath, ctx.key, new Date());
+    const asked = performance.now();
     const { uploadId } = await ctx.limiter
         .run(() => ctx.client.initiateMultipartUpload({
         bucket: ctx.bucket,
@@ -59812,7 +59934,20 @@ async function initiate(ctx, intentPath) {
         .catch((e) => {
         throw ctx.signal.aborted ? ctx.signal.reason : uploadError(ctx, e, { resumable: false });
     });
-    return { uploadId, done: new Map(), partsSent: 0 };
+    return { uploadId, done: new Map(), partsSent: 0, initiateMs: performance.now() - asked };
+}
+/** The longest a part worker waits before its first part (see uploadParts). */
+const MAX_STAGGER_MS = 250;
+/**
+ * How long worker `i` waits before its first part. Parts that start together share the link evenly, end
+ * together and wait for their answers together: for a round trip after each round nothing is sent, a tenth of
+ * the time over a 100 ms link. Started half a round trip apart they stay apart, and while one waits for its
+ * answer the others keep the link busy. Only worth it when each worker has more than one part to send.
+ */
+function staggerMs(i, parts, threads, roundTripMs) {
+    if (roundTripMs === undefined || parts <= threads)
+        return 0;
+    return Math.min(MAX_STAGGER_MS, (i * roundTripMs) / 2);
 }
 async function ensureWritableDir(ctx, dir) {
     try {
@@ -59842,7 +59977,11 @@ async function uploadParts(ctx, state, writer) {
     let next = 0;
     let failure;
     const stop = () => failure !== undefined || writer?.error !== undefined || ctx.signal.aborted;
-    const work = async () => {
+    const workers = Math.min(ctx.threadNum, todo.length);
+    const work = async (_, i) => {
+        const wait = staggerMs(i, todo.length, workers, state.initiateMs);
+        if (wait > 0)
+            await sleep(wait, ctx.signal).catch(() => undefined);
         while (!stop() && next < todo.length) {
             const n = todo[next++];
             try {
@@ -59856,7 +59995,7 @@ async function uploadParts(ctx, state, writer) {
         }
     };
     // in-flight parts settle before anyone decides to keep or abort the upload, or parts would be stranded
-    await Promise.all(Array.from({ length: Math.min(ctx.threadNum, todo.length) }, work));
+    await Promise.all(Array.from({ length: workers }, work));
     return failure ?? writer?.error;
 }
 async function uploadPart(ctx, state, n) {
@@ -59966,6 +60105,7 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
 
 
 
+
 const range_hasher_READ_CHUNK_BYTES = 1024 * 1024;
 // Runs inside the worker; receives the CRC kernel's source so the two never drift apart.
 function workerMain(update, chunkBytes) {
@@ -59976,9 +60116,43 @@ function workerMain(update, chunkBytes) {
     const parentPort = threads.parentPort;
     const data = threads.workerData;
     const buf = Buffer.allocUnsafe(chunkBytes);
+    // a FIFO opened for reading would block this thread until a writer came; non-blocking, it opens at once and
+    // fstat says it is no regular file (Windows has no such flag, nor such files)
+    const openFlags = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+    const load = (job, fd) => {
+        const s = fs.fstatSync(fd);
+        const stat = {
+            size: s.size,
+            mtimeMs: s.mtimeMs,
+            ctimeMs: s.ctimeMs,
+            ino: s.ino,
+            dev: s.dev,
+            isFile: s.isFile(),
+        };
+        if (!stat.isFile || s.size > job.loadMax) {
+            parentPort.postMessage({ id: job.id, stat });
+            return;
+        }
+        // its own ArrayBuffer, so it moves to the main thread instead of being copied
+        const bytes = new Uint8Array(s.size);
+        for (let got = 0; got < s.size;) {
+            const n = fs.readSync(fd, bytes, got, s.size - got, got);
+            if (n === 0)
+                throw Object.assign(new Error('file ended early'), { code: 'ESHORTREAD' });
+            got += n;
+        }
+        const state = new Uint32Array([0xffffffff, 0xffffffff]);
+        update(state, bytes, data.lo, data.hi);
+        parentPort.postMessage({ id: job.id, stat, bytes, lo: state[0], hi: state[1] }, [bytes.buffer]);
+    };
     parentPort.on('message', (job) => {
         let fd;
         try {
+            if (job.loadMax !== undefined) {
+                fd = fs.openSync(job.path, openFlags);
+                load(job, fd);
+                return;
+            }
             fd = fs.openSync(job.path, 'r');
             const state = new Uint32Array([0xffffffff, 0xffffffff]);
             const md5 = job.md5 ? crypto.createHash('md5') : undefined;
@@ -60014,6 +60188,8 @@ class RangeHasher {
     queue = [];
     busy = new Map();
     nextId = 1;
+    /** Workers that have started running. */
+    online = 0;
     closed = false;
     size;
     constructor(size = defaultHasherThreads()) {
@@ -60024,13 +60200,50 @@ class RangeHasher {
         if (this.closed)
             return Promise.reject(new Error('range hasher is closed'));
         const job = { id: this.nextId++, path, start, length, md5: opts.md5 === true };
+        return this.submit(job, path, (r) => {
+            if ('stat' in r)
+                throw new Error('a hash job answered as a load');
+            return { crc64: crc64FromRegister(r.lo, r.hi), ...(r.md5 ? { md5: r.md5 } : {}) };
+        });
+    }
+    /**
+     * The file's metadata (by the descriptor it was read through), and when it is a regular file of at most
+     * `maxBytes`, its bytes and their CRC-64: one round trip to a hashing thread instead of a stat, an open, a
+     * read, a close and a CRC on the sending thread, whose time every other request waits for. Rejects with the
+     * file error (e.g. ENOENT) when it cannot be opened.
+     */
+    load(path, maxBytes) {
+        // a closed pool still lets small files go up: they need no thread (see single-put.ts)
+        if (this.closed)
+            return loadHere(path, maxBytes);
+        if (this.online === 0) {
+            // the first files are not held up by a thread's start-up; the ones after them go to the thread
+            if (this.workers.length === 0)
+                this.idle.push(this.spawn());
+            return loadHere(path, maxBytes);
+        }
+        const job = { id: this.nextId++, path, start: 0, length: 0, md5: false, loadMax: maxBytes };
+        return this.submit(job, path, (r) => {
+            if (!('stat' in r))
+                throw new Error('a load job answered as a hash');
+            const { stat, bytes, lo, hi } = r;
+            if (bytes === undefined || lo === undefined || hi === undefined)
+                return { stat };
+            return { stat, bytes, digest: { crc64: crc64FromRegister(lo, hi) } };
+        });
+    }
+    submit(job, path, read) {
         return new Promise((resolve, reject) => {
             const settle = (r) => {
                 if ('error' in r) {
                     reject(Object.assign(new Error(`cannot read ${path}: ${r.error}`), { code: r.code }));
+                    return;
                 }
-                else {
-                    resolve({ crc64: crc64FromRegister(r.lo, r.hi), ...(r.md5 ? { md5: r.md5 } : {}) });
+                try {
+                    resolve(read(r));
+                }
+                catch (e) {
+                    reject(e instanceof Error ? e : new Error(String(e)));
                 }
             };
             this.queue.push({ job, settle });
@@ -60044,6 +60257,7 @@ class RangeHasher {
             settle({ id: job.id, error: 'range hasher closed' });
         await Promise.all(this.workers.map((w) => w.terminate()));
         this.workers.length = 0;
+        this.online = 0;
         this.idle.length = 0;
     }
     dispatch() {
@@ -60059,6 +60273,7 @@ class RangeHasher {
     }
     spawn() {
         const worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true, workerData: CRC64_TABLES });
+        worker.once('online', () => this.online++);
         worker.on('message', (r) => {
             const settle = this.busy.get(worker);
             this.busy.delete(worker);
@@ -60081,8 +60296,10 @@ class RangeHasher {
     }
     forget(worker) {
         const i = this.workers.indexOf(worker);
-        if (i >= 0)
+        if (i >= 0) {
             this.workers.splice(i, 1);
+            this.online = Math.min(this.online, this.workers.length);
+        }
         const j = this.idle.indexOf(worker);
         if (j >= 0)
             this.idle.splice(j, 1);
@@ -60119,7 +60336,9 @@ async function putSingle(ctx) {
     const failed = (facts) => settleFailure(ctx, facts);
     const size = ctx.fileStat.size;
     let range = { start: 0, length: size };
-    if (size <= IN_MEMORY_MAX_BYTES) {
+    if (ctx.loaded)
+        range = { ...range, bytes: ctx.loaded.bytes };
+    else if (size <= IN_MEMORY_MAX_BYTES) {
         try {
             range = { ...range, bytes: await readWhole(ctx.file, size) };
         }
@@ -60130,7 +60349,8 @@ async function putSingle(ctx) {
     const firstSince = ctx.client.serverNow();
     for (let attempt = 1;; attempt++) {
         const since = ctx.client.serverNow();
-        const digestPromise = hashRange(ctx, range);
+        // bytes in memory give the same digest every attempt; the one computed as they were read is theirs
+        const digestPromise = ctx.loaded && !ctx.md5Mode ? Promise.resolve(ctx.loaded.digest) : hashRange(ctx, range);
         let sent;
         let digest;
         try {
@@ -60224,11 +60444,16 @@ const DEFAULT_THREAD_NUM = 4;
  * @throws {UploadError} when the upload fails; `resumable` says whether a checkpoint was kept.
  * @throws the signal's reason when cancelled.
  */
-async function uploadFile(opts) {
+function uploadFile(opts) {
+    return uploadFileWith(opts, {});
+}
+async function uploadFileWith(opts, known) {
     const started = performance.now();
     upload_file_validate(opts);
     opts.signal?.throwIfAborted();
-    const fileStat = await upload_file_statFile(opts);
+    const hasher = opts.hasher ?? sharedRangeHasher();
+    const loaded = await loadFile(opts, hasher);
+    const fileStat = loaded.stat;
     const plan = planParts(fileStat.size, opts.partSize);
     const checkpointPath = resolveCheckpointPath(opts);
     const notice = (message) => {
@@ -60253,7 +60478,10 @@ async function uploadFile(opts) {
         checkpointNamedByKey: typeof opts.checkpoint === 'object' && 'dir' in opts.checkpoint,
         headers: { ...opts.headers },
         signal: opts.signal ?? new AbortController().signal,
-        hasher: opts.hasher ?? sharedRangeHasher(),
+        hasher,
+        loaded: plan.single && loaded.bytes && loaded.digest
+            ? { bytes: loaded.bytes, digest: loaded.digest }
+            : undefined,
         tracker: new ProgressTracker({
             file: opts.file,
             key: opts.key,
@@ -60269,9 +60497,12 @@ async function uploadFile(opts) {
         notice(`${opts.file}: part size raised from ${plan.partSizeAdjustedFrom} to ${plan.partSize} bytes to stay within 10,000 parts`);
     }
     // an unfinished upload of this key (a checkpoint, or an intent that may hide one) is resumed or reclaimed first
-    const unfinished = checkpointPath !== undefined && ((0,external_node_fs_namespaceObject.existsSync)(checkpointPath) || (0,external_node_fs_namespaceObject.existsSync)(intentPathFor(checkpointPath)));
+    const unfinished = checkpointPath !== undefined &&
+        known.noCheckpoint !== true &&
+        ((0,external_node_fs_namespaceObject.existsSync)(checkpointPath) || (0,external_node_fs_namespaceObject.existsSync)(intentPathFor(checkpointPath)));
     if (opts.skipUnchanged && !unfinished) {
-        const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size }).catch((e) => {
+        const localCrc64 = ctx.loaded?.digest.crc64;
+        const stored = await unchangedStoredCopy({ ...ctx, size: fileStat.size, localCrc64 }).catch((e) => {
             if (ctx.signal.aborted)
                 throw ctx.signal.reason;
             throw uploadError(ctx, e, { resumable: false });
@@ -60285,7 +60516,7 @@ async function uploadFile(opts) {
     }
     if (plan.single) {
         // a checkpoint left by an earlier run with a larger part plan is of no use any more, nor is its upload
-        if (checkpointPath)
+        if (checkpointPath && known.noCheckpoint !== true)
             await dropCheckpoint(ctx, checkpointPath);
         return putSingle(ctx);
     }
@@ -60314,12 +60545,16 @@ function upload_file_validate(opts) {
         }
     }
 }
-async function upload_file_statFile(opts) {
-    let s;
+/** The file's metadata; a small file that will be one PutObject is read whole at the same time. */
+async function loadFile(opts, hasher) {
+    const partSize = typeof opts.partSize === 'number' ? opts.partSize : IN_MEMORY_MAX_BYTES;
+    let loaded;
     try {
-        s = await statFile(opts.file);
+        loaded = await hasher.load(opts.file, Math.min(IN_MEMORY_MAX_BYTES, partSize));
     }
     catch (e) {
+        if (e.code === 'EISDIR')
+            throw new InvalidArgumentError('file', opts.file, 'a regular file (not a directory or device)');
         throw new UploadError({
             file: opts.file,
             bucket: opts.bucket,
@@ -60329,10 +60564,10 @@ async function upload_file_statFile(opts) {
             message: `cannot read the local file (${e.code ?? e.message})`,
         });
     }
-    if (!s.isFile()) {
+    if (!loaded.stat.isFile) {
         throw new InvalidArgumentError('file', opts.file, 'a regular file (not a directory or device)');
     }
-    return s;
+    return loaded;
 }
 function resolveCheckpointPath(opts) {
     const cp = opts.checkpoint;
@@ -60346,6 +60581,16 @@ function resolveCheckpointPath(opts) {
 
 
 
+
+
+
+/**
+ * Files being readied beyond the request limit: when a wave of answers frees many slots at once, the next
+ * requests are ready to go (file read and hashed) instead of each waiting for its file's work in turn, which
+ * over a long round trip stretched every wave by the whole batch's work. Bounded, since a readied small file
+ * holds its bytes.
+ */
+const MAX_READIED_AHEAD = 64;
 /**
  * Upload every item; requests of all files share one limit of `threadNum` (or the given limiter), so
  * thousands of small files go up in parallel and one huge file can use every slot. One file failing does not
@@ -60355,6 +60600,7 @@ async function uploadFiles(items, opts) {
     const limiter = opts.limiter ?? createLimiter(opts.threadNum ?? 4);
     const outcomes = new Array(items.length);
     const { onFileStart, onFileDone, checkpoint, headers, ...shared } = opts;
+    const saved = checkpoint && items.length > 1 ? await checkpointNames(checkpoint.dir) : undefined;
     let next = 0;
     const work = async () => {
         while (next < items.length && !opts.signal?.aborted) {
@@ -60363,14 +60609,15 @@ async function uploadFiles(items, opts) {
             call(onFileStart, item);
             let outcome;
             try {
-                const result = await uploadFile({
+                const path = checkpoint ? checkpointPathFor(checkpoint.dir, opts.bucket, item.key) : undefined;
+                const result = await uploadFileWith({
                     ...shared,
                     limiter,
                     file: item.file,
                     key: item.key,
                     headers: { ...headers, ...item.headers },
-                    checkpoint: checkpoint ? { path: checkpointPathFor(checkpoint.dir, opts.bucket, item.key) } : false,
-                });
+                    checkpoint: path === undefined ? false : { path },
+                }, { noCheckpoint: path !== undefined && saved !== undefined && !hasCheckpoint(saved, path) });
                 outcome = { item, ok: true, result };
             }
             catch (error) {
@@ -60380,10 +60627,28 @@ async function uploadFiles(items, opts) {
             call(onFileDone, outcome);
         }
     };
-    // files in flight follow the request limit: every file holds a slot only while one of its requests runs
-    await Promise.all(Array.from({ length: Math.min(limiter.limit, items.length) }, work));
+    // a file holds a slot only while one of its requests runs; the files beyond the limit wait, readied, for one
+    const files = Math.min(limiter.limit + Math.min(limiter.limit, MAX_READIED_AHEAD), items.length);
+    await Promise.all(Array.from({ length: files }, work));
     opts.signal?.throwIfAborted();
     return outcomes;
+}
+/**
+ * The names in the checkpoint dir, read once instead of probing for each file's checkpoint and intent (two
+ * calls per file that, for a thousand small files, were a large share of the work). Undefined when the dir
+ * cannot be listed: each file then looks for itself. Only uploads of these keys write their names, and each
+ * key is uploaded once per call.
+ */
+async function checkpointNames(dir) {
+    try {
+        return new Set(await (0,promises_.readdir)(dir));
+    }
+    catch (e) {
+        return e.code === 'ENOENT' ? new Set() : undefined;
+    }
+}
+function hasCheckpoint(names, path) {
+    return names.has((0,external_node_path_.basename)(path)) || names.has((0,external_node_path_.basename)(intentPathFor(path)));
 }
 function call(fn, arg) {
     try {
@@ -60459,7 +60724,8 @@ async function checkpointedUploadIds(dir, bucket) {
 }
 /**
  * Unfinished uploads under `prefix`, not in `owned`, whose Initiated time and newest part are both more than
- * `olderThanMs` old on the server's clock and on the local one.
+ * `olderThanMs` old on the server's clock and on the local one. An upload or part of unknown age (no date, or
+ * a server clock too far off to believe) may be seconds old: it is kept, and `onNotice` says so.
  */
 async function findStaleUploads(o) {
     const uploads = await o.client.listMultipartUploads({
@@ -60467,9 +60733,21 @@ async function findStaleUploads(o) {
         prefix: o.prefix,
         signal: o.signal,
     });
+    const doubt = o.client.serverClockDoubt();
+    if (doubt !== undefined) {
+        if (uploads.length > 0)
+            o.onNotice?.(`kept all ${uploads.length} unfinished upload(s): ${doubt}`);
+        return [];
+    }
+    const undated = uploads.filter((u) => u.initiated === undefined);
+    if (undated.length > 0)
+        o.onNotice?.(`kept ${undated.length} unfinished upload(s) listed without a valid Initiated time (their age is not known): ${undated
+            .slice(0, 5)
+            .map((u) => `${u.key} (${u.uploadId})`)
+            .join(', ')}${undated.length > 5 ? ', …' : ''}`);
     // read after the listing, so the clock is the one of the answer that dated these uploads
     const cutoff = Math.min(o.client.serverNow(), Date.now()) - o.olderThanMs;
-    const candidates = uploads.filter((u) => u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
+    const candidates = uploads.filter((u) => u.initiated !== undefined && u.initiated.getTime() < cutoff && !o.owned.has(u.uploadId));
     const limiter = createLimiter(4);
     const idle = await Promise.all(candidates.map((u) => limiter.run(async () => {
         let parts;
@@ -60487,7 +60765,8 @@ async function findStaleUploads(o) {
             // gone since the listing: nothing to abort; any other failure: not known to be idle, so kept
             return false;
         }
-        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? 0));
+        // a part without a date may have been sent a moment ago
+        const newest = Math.max(0, ...parts.map((p) => p.lastModified?.getTime() ?? Infinity));
         return newest < cutoff;
     }, o.signal)));
     return candidates.filter((_, i) => idle[i]);
@@ -60630,6 +60909,7 @@ async function abortStale(o, olderThanMs, result) {
         olderThanMs,
         owned,
         signal: o.signal,
+        onNotice: (m) => log.warning(`abort-stale-uploads: ${m}`),
     });
     for (const u of result.stale)
         log.info(`${would(inputs)}abort stale upload ${u.key} (${u.uploadId}, started ${u.initiated.toISOString()})`);
@@ -60658,21 +60938,24 @@ async function removeOrphans(o, result) {
     }
     const keep = new Set(deployed);
     const prefix = destinationPrefix(inputs.destination);
-    const listing = o.listing ?? (await client.listObjects({ bucket: inputs.bucket, prefix, signal: o.signal }));
+    const minAge = inputs.deleteOrphansMinAgeMs;
+    const listing = minAge === 0 && o.listing
+        ? o.listing
+        : await client.listObjects({ bucket: inputs.bucket, prefix, signal: o.signal });
     const candidates = listing
         // zero-byte keys ending in `/` are folder placeholders: nothing a deploy could have replaced
         .filter((x) => x.key.startsWith(prefix) && !keep.has(x.key) && !(x.key.endsWith('/') && x.size === 0))
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    // ages on the server's clock: LastModified is its time, and the runner's clock may be off
-    const now = client.serverNow();
-    const minAge = inputs.deleteOrphansMinAgeMs;
-    const young = (x) => minAge > 0 && now - x.lastModified.getTime() < minAge;
-    result.keptForAge = candidates.filter(young).map((x) => x.key);
-    result.orphans = candidates.filter((x) => !young(x)).map((x) => x.key);
+    const { kept, unknown, why } = byAge(candidates, minAge, client);
+    result.keptForAge = [...kept, ...unknown];
+    const held = new Set(result.keptForAge);
+    result.orphans = candidates.map((x) => x.key).filter((k) => !held.has(k));
     for (const key of result.orphans)
         log.info(`${would(inputs)}delete orphan ${key}`);
-    if (result.keptForAge.length > 0)
-        log.info(`kept ${result.keptForAge.length} orphan(s) younger than ${formatDuration(minAge)} (delete-orphans-min-age): visitors holding older pages may still fetch them`);
+    if (kept.length > 0)
+        log.info(`kept ${kept.length} orphan(s) younger than ${formatDuration(minAge)} (delete-orphans-min-age): visitors holding older pages may still fetch them`);
+    if (unknown.length > 0)
+        log.warning(`delete-orphans: kept ${unknown.length} orphan(s) whose age is not known (${why}), since they may be younger than ${formatDuration(minAge)} (delete-orphans-min-age): ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? `, and ${unknown.length - 10} more` : ''}`);
     if (inputs.dryRun)
         result.deletedKeys = [...result.orphans];
     else {
@@ -60685,6 +60968,28 @@ async function removeOrphans(o, result) {
         result.deleted = result.deletedKeys.length;
     }
     log.info(`${result.orphans.length} orphan(s) under ${where(inputs)}${inputs.dryRun ? ' (dry run: none deleted)' : `, ${result.deleted} deleted`}`);
+}
+/**
+ * The orphans a grace period keeps: `kept` are younger than it, `unknown` have no age to compare (no valid
+ * LastModified, or a server clock not believed), and `why` says which. Ages are on the server's clock:
+ * LastModified is its time, and the runner's clock may be off.
+ */
+function byAge(candidates, minAge, client) {
+    if (minAge === 0)
+        return { kept: [], unknown: [], why: '' };
+    const doubt = client.serverClockDoubt();
+    if (doubt !== undefined)
+        return { kept: [], unknown: candidates.map((x) => x.key), why: doubt };
+    const now = client.serverNow();
+    const kept = [];
+    const unknown = [];
+    for (const x of candidates) {
+        if (x.lastModified === undefined)
+            unknown.push(x.key);
+        else if (now - x.lastModified.getTime() < minAge)
+            kept.push(x.key);
+    }
+    return { kept, unknown, why: 'listed without a valid LastModified' };
 }
 
 ;// CONCATENATED MODULE: ./src/deploy/compare.ts
@@ -61317,10 +61622,25 @@ function headerOf(index, glob, rawField, rawValue) {
         ruleError(index, glob, problem.replace(/; allowed .*$/, ''), 'visible ASCII, spaces and tabs', value);
     return [field, sent];
 }
+/** Why a `rules` or `publish-last` pattern can never match a relative path, or undefined when it can. */
+function relativePatternProblem(pattern) {
+    if (pattern === '')
+        return 'is empty';
+    if (pattern.startsWith('!'))
+        return 'starts with `!`';
+    // relative paths never start with `/`: such a pattern (a web path, `/assets/**`) would silently match nothing
+    if (pattern.startsWith('/'))
+        return `starts with \`/\`, and paths are matched relative to the common root (write \`${log_line_escapeText(pattern.replace(/^\/+/, ''))}\`)`;
+    if (pattern.split('/').some((s) => s === '..' || s === '.'))
+        return 'has a `.` or `..` segment';
+    return undefined;
+}
+const RELATIVE_PATTERN_ALLOWED = 'a pattern like a line of `path`, relative to the common root (no leading `/`), without `!`, `.` or `..` segments';
 function checkGlob(index, glob) {
     const g = glob.trim();
-    if (g === '' || g.startsWith('!') || g.split('/').some((s) => s === '..' || s === '.'))
-        ruleError(index, undefined, `the pattern \`${log_line_escapeText(g)}\` cannot be used`, 'a pattern like a line of `path`, relative to the common root, without `!`, `.` or `..` segments', g);
+    const problem = relativePatternProblem(g);
+    if (problem !== undefined)
+        ruleError(index, undefined, `the pattern \`${log_line_escapeText(g)}\` ${problem}`, RELATIVE_PATTERN_ALLOWED, g);
     return g;
 }
 function fieldsOf(index, glob, pairs) {
@@ -61436,12 +61756,71 @@ function uploadSettings(inputs, checkpointDir) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/deploy/shard.ts
+/**
+ * Matrix shards: every job globs the same tree and plans the same keys, and uploads only its share, picked by
+ * a hash of each key. A hash (not the glob order, not sizes) lets each job decide alone, with no coordinator,
+ * and gives the same answer on every runner: the shares are disjoint and together hold every key.
+ */
+
+
+
+
+/** GitHub caps a matrix at 256 jobs; more shards could never all run. */
+const MAX_SHARDS = 256;
+/** The keyword of the final job that verifies every shard's keys, then publishes last and cleans up. */
+const CLEANUP_SHARD = 'cleanup';
+/** The 1-based shard of `count` that uploads `key`: the first 8 bytes of the SHA-256 of its UTF-8, mod count. */
+function shardOf(key, count) {
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(key, 'utf8').digest();
+    return Number(digest.readBigUInt64BE(0) % BigInt(count)) + 1;
+}
+function inShare(key, shard) {
+    return shardOf(key, shard.count) === shard.index;
+}
+/** The keys of `keys` that `shard` uploads, in their given order. */
+function shareOf(keys, shard) {
+    return keys.filter((k) => inShare(k, shard));
+}
+/** `shard 2/4` or `cleanup step`, for log lines and the summary. */
+function shardLabel(shard) {
+    return shard.kind === 'upload'
+        ? `shard ${shard.index}/${shard.count}`
+        : `cleanup step${shard.count === undefined ? '' : ` of ${shard.count} shards`}`;
+}
+const ALLOWED = `\`i/n\` with whole numbers 1 ≤ i ≤ n ≤ ${MAX_SHARDS} (e.g. \`2/4\`, from \`\${{ matrix.shard }}/4\`), \`${CLEANUP_SHARD}\` or \`${CLEANUP_SHARD}/n\` for the final job, or empty for no sharding`;
+/** The `shard` setting; undefined when empty. */
+function parseShard(raw) {
+    const text = raw.trim();
+    if (text === '')
+        return undefined;
+    const fail = () => {
+        throw new SettingError(INPUT.shard, `${ref(INPUT.shard, true)}: got \`${log_line_escapeText(text)}\`; allowed ${ALLOWED}`, { value: text, allowed: ALLOWED });
+    };
+    const cleanup = new RegExp(`^${CLEANUP_SHARD}(?:\\s*/\\s*(\\d+))?$`, 'i').exec(text);
+    if (cleanup) {
+        const count = cleanup[1] === undefined ? undefined : Number(cleanup[1]);
+        if (count !== undefined && (count < 1 || count > MAX_SHARDS))
+            fail();
+        return { kind: 'cleanup', count };
+    }
+    const m = /^(\d+)\s*\/\s*(\d+)$/.exec(text);
+    if (!m)
+        return fail();
+    const index = Number(m[1]);
+    const count = Number(m[2]);
+    if (index < 1 || count > MAX_SHARDS || index > count)
+        fail();
+    return { kind: 'upload', index, count };
+}
+
 ;// CONCATENATED MODULE: ./src/deploy/run.ts
 /**
  * One deploy, plan first: files -> one listing of the destination -> a decision per file -> execute (or, with
  * dry-run, only report) -> cleanup from the same listing -> a report the front ends turn into outputs, a summary
  * and an exit code. Knows nothing of GitHub or of a terminal: the front ends bring the log and the credentials.
  */
+
 
 
 
@@ -61539,7 +61918,7 @@ function probingLimiter(inner) {
 }
 async function deploy(o) {
     const s = o.settings;
-    const files = await findFiles({
+    const found = await findFiles({
         patterns: s.patterns,
         destination: s.destination,
         includeHiddenFiles: s.includeHiddenFiles,
@@ -61549,6 +61928,7 @@ async function deploy(o) {
         checkpointDir: o.checkpointDir,
         onNotice: (m) => o.log.info(m),
     });
+    const { send: files, verify } = stepFiles(found, s);
     const ledger = o.ledger ?? new FileLedger();
     ledger.plan(files.map((f) => f.key));
     if (s.enableCheckpoint && files.length > 0 && !s.dryRun)
@@ -61563,11 +61943,14 @@ async function deploy(o) {
         notAttempted: 0,
         heldBack: [],
     };
-    if (files.length === 0)
+    if (found.length === 0)
         o.onNoFiles(s.patterns);
     else {
-        o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${files.length} file(s), ${size_formatBytes(files.reduce((n, f) => n + f.size, 0))}, to oss://${s.bucket}/${s.destination}`);
-        await o.onFiles?.(files);
+        o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found, files, verify, s)}`);
+        for (const line of idlePatterns(found, s))
+            o.log.warning(line);
+        if (files.length > 0)
+            await o.onFiles?.(files);
     }
     const stopper = new AbortController();
     const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
@@ -61577,11 +61960,12 @@ async function deploy(o) {
     });
     try {
         let listing;
-        const needListing = files.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun);
+        const planned = [...verify, ...files];
+        const needListing = planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
         if (needListing) {
             const prefix = s.deleteOrphans
                 ? destinationPrefix(s.destination)
-                : commonKeyPrefix(files.map((f) => f.key));
+                : commonKeyPrefix(planned.map((f) => f.key));
             try {
                 listing = await client.listObjects({ bucket: s.bucket, prefix, signal });
                 o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
@@ -61595,8 +61979,6 @@ async function deploy(o) {
             }
         }
         const stored = new Map(listing?.map((x) => [x.key, x.size]));
-        // the rules make each file's headers; the engine compares them for skip-unchanged
-        const items = uploadItems(files, s.rules);
         const planOf = (f) => {
             if (!listing)
                 return 'unknown';
@@ -61605,12 +61987,31 @@ async function deploy(o) {
         };
         const inner = createLimiter(s.maxInFlight);
         const limiter = listing ? inner : probingLimiter(inner);
-        const report = s.dryRun
+        const checked = verify.length > 0 ? await verifyStored(o, client, limiter, verify, planOf, signal) : undefined;
+        if (checked && checked.problems.length > 0) {
+            const text = unverifiedText(checked.problems, verify.length, files.length, s.dryRun);
+            if (!s.dryRun) {
+                // a shard that did not finish may still be resumed: nothing it needs is deleted or aborted
+                ledger.holdBack(files.map((f) => f.key));
+                return {
+                    ...withVerified(empty, checked, client, s.bucket),
+                    files: planned,
+                    fatal: text,
+                    notAttempted: files.length,
+                    heldBack: files.map((f) => f.key),
+                };
+            }
+            o.log.warning(text);
+        }
+        // the rules make each file's headers; the engine compares them for skip-unchanged
+        const items = uploadItems(files, s.rules);
+        const sent = s.dryRun
             ? await dryRun(o, client, limiter, files, items, planOf, signal)
             : await execute(o, client, limiter, files, items, planOf, signal, stopper, ledger);
+        const report = checked ? { ...withVerified(sent, checked, client, s.bucket), files: planned } : sent;
         if (report.fatal)
             return report;
-        const deployed = report.totals.failed === 0 ? files.map((f) => f.key) : undefined;
+        const deployed = report.totals.failed === 0 ? planned.map((f) => f.key) : undefined;
         const cleanup = s.deleteOrphans || s.abortStaleUploadsMs !== undefined
             ? await cleanUp({
                 client,
@@ -61622,7 +62023,7 @@ async function deploy(o) {
                 signal: o.signal,
             })
             : NO_CLEANUP;
-        const complete = report.totals.failed === 0 && report.heldBack.length === 0 && files.length > 0;
+        const complete = report.totals.failed === 0 && report.heldBack.length === 0 && planned.length > 0;
         const cdn = s.cdn && complete
             ? await refreshCdn({
                 cdn: s.cdn,
@@ -61633,13 +62034,148 @@ async function deploy(o) {
                 signal: o.signal,
             })
             : undefined;
-        if (s.cdn && !complete && files.length > 0)
+        if (s.cdn && !complete && planned.length > 0)
             o.log.warning(`${s.cdn.product.toUpperCase()} refresh: skipped, since the deploy is incomplete`);
         return { ...report, cleanup, cdn };
     }
     finally {
         await client.close();
     }
+}
+/**
+ * A warning for each `rules` pattern and each `publish-last` line (but for the default) that matches none of
+ * the files found: a typo, or a pattern written for another tree, would otherwise do nothing in silence. Not
+ * refused, since one set of rules often serves builds that do not all hold every kind of file.
+ */
+function idlePatterns(found, s) {
+    const idle = (pattern) => !found.some((f) => matchesRelative(f.rel, pattern));
+    const lines = s.rules
+        .filter((r) => idle(r.glob))
+        .map((r) => `${INPUT.rules}: rule ${r.index} (\`${log_line_escapeText(r.glob)}\`) matched no file, so it sets no header this run; patterns match the path relative to the common root, such as \`${log_line_escapeText(found[0].rel)}\``);
+    const byDefault = s.publishLast.join('\n') === DEFAULTS[INPUT.publishLast];
+    if (!byDefault)
+        s.publishLast.forEach((p, i) => {
+            if (idle(p))
+                lines.push(`${INPUT.publishLast}: line ${i + 1} (\`${log_line_escapeText(p)}\`) matched no file; patterns match the path relative to the common root, such as \`${log_line_escapeText(found[0].rel)}\``);
+        });
+    return lines;
+}
+/**
+ * Which of the files found this step sends, and which it only checks. Without sharding it sends them all; an
+ * upload shard sends its share but for the files published last; the cleanup step checks what the shards sent,
+ * then sends the files published last.
+ */
+function stepFiles(found, s) {
+    const shard = s.shard;
+    if (!shard)
+        return { send: [...found], verify: [] };
+    const last = (f) => publishedLast(f, s.publishLast);
+    if (shard.kind === 'upload')
+        return { send: found.filter((f) => !last(f) && inShare(f.key, shard)), verify: [] };
+    return { send: found.filter(last), verify: found.filter((f) => !last(f)) };
+}
+const bytesOf = (files) => size_formatBytes(files.reduce((n, f) => n + f.size, 0));
+/** The first line of a run: how many files, how big, where; for a shard, its share of the plan. */
+function planLine(found, send, verify, s) {
+    const where = `to oss://${s.bucket}/${s.destination}`;
+    const shard = s.shard;
+    if (!shard)
+        return `${send.length} file(s), ${bytesOf(send)}, ${where}`;
+    const label = shardLabel(shard);
+    if (shard.kind === 'cleanup')
+        return `${label}: verifying the ${verify.length} file(s) the shards upload, then sending the ${send.length} file(s) published last (${bytesOf(send)}), ${where}`;
+    const left = found.filter((f) => publishedLast(f, s.publishLast)).length;
+    return `${label}: ${send.length} of ${found.length} file(s), ${bytesOf(send)}, ${where}${left > 0 ? `; the ${left} file(s) published last are sent by the cleanup step` : ''}`;
+}
+/** Runs `work` on each of `items` with at most `limit` at once: local hashing is bounded as requests are. */
+async function eachLimited(items, limit, work) {
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            await work(items[i], i);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+/**
+ * The cleanup step's check that every shard finished: each key stored with its size, CRC-64 and headers, by
+ * the same comparison as the dry run. Read only; the listing answers for missing and resized keys.
+ */
+async function verifyStored(o, client, limiter, files, planOf, signal) {
+    const s = o.settings;
+    const items = uploadItems(files, s.rules);
+    const rows = new Array(files.length);
+    const problems = [];
+    const ok = new Array(files.length).fill(false);
+    const count = s.shard?.count;
+    await eachLimited(files, s.maxInFlight, async (f, i) => {
+        let problem;
+        const p = planOf(f);
+        if (p === 'new')
+            problem = 'missing';
+        else if (p === 'changed')
+            problem = 'different size';
+        else {
+            try {
+                const d = await decideOnly({
+                    client,
+                    limiter,
+                    bucket: s.bucket,
+                    key: f.key,
+                    file: f.file,
+                    size: f.size,
+                    headers: { ...s.headers, ...items[i].headers },
+                    signal,
+                });
+                if (d === 'upload')
+                    problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
+                else if (d === 'update headers')
+                    problem = 'different headers';
+            }
+            catch (e) {
+                signal.throwIfAborted();
+                problem = `not checked: ${describeError(e)}`;
+            }
+        }
+        if (problem === undefined)
+            ok[i] = true;
+        else
+            problems.push(`${f.key} (${problem}${count === undefined ? '' : `, shard ${shardOf(f.key, count)}/${count}`})`);
+        rows[i] = {
+            file: f.file,
+            key: f.key,
+            size: f.size,
+            result: problem === undefined ? 'verified' : `not verified: ${problem}`,
+        };
+    });
+    if (problems.length === 0)
+        o.log.info(`verified ${files.length} file(s): stored with their size, CRC-64 and headers`);
+    // in plan order, whatever order the checks answered in
+    return { rows, keys: files.filter((_, i) => ok[i]).map((f) => f.key), problems: problems.sort() };
+}
+/** Why the cleanup step stops before changing anything. */
+function unverifiedText(problems, total, last, dryRun) {
+    const shown = problems.slice(0, 10).join(', ');
+    const more = problems.length > 10 ? `, and ${problems.length - 10} more` : '';
+    const outcome = dryRun
+        ? 'the real cleanup step would stop here, deleting nothing'
+        : `nothing was deleted or aborted, and the ${last} file(s) published last were not sent`;
+    return `verification before cleanup: ${problems.length} of ${total} key(s) are not stored as planned: ${shown}${more}; a shard did not finish (re-run it, then this job) or the shards saw a different tree; ${outcome}`;
+}
+/** The report with the verified keys in it: they are what this step stands behind, beside what it sent. */
+function withVerified(report, v, client, bucket) {
+    const t = report.totals;
+    return {
+        ...report,
+        rows: [...v.rows, ...report.rows],
+        totals: {
+            ...t,
+            verified: v.keys.length,
+            keys: [...v.keys, ...t.keys],
+            urls: [...v.keys.map((k) => client.objectUrl(bucket, k)), ...t.urls],
+        },
+    };
 }
 /** Whether `f` is one of the files sent only after every other one is stored. */
 function publishedLast(f, patterns) {
@@ -61782,49 +62318,48 @@ async function dryRun(o, client, limiter, files, items, planOf, signal) {
     const s = o.settings;
     const rows = new Array(files.length);
     const failures = [];
-    let next = 0;
-    const worker = async () => {
-        while (next < files.length) {
-            const i = next++;
-            const f = files[i];
-            const p = planOf(f);
-            let result;
-            if (!s.skipUnchanged)
-                result = 'would upload';
-            else if (p === 'new')
-                result = 'would upload (new)';
-            else if (p === 'changed')
-                result = 'would upload (changed size)';
-            else {
-                try {
-                    const d = await decideOnly({
-                        client,
-                        limiter,
-                        bucket: s.bucket,
-                        key: f.key,
-                        file: f.file,
-                        size: f.size,
-                        headers: { ...s.headers, ...items[i].headers },
-                        signal,
-                    });
-                    result =
-                        d === 'upload'
-                            ? 'would upload (changed bytes)'
-                            : d === 'update headers'
-                                ? 'would update headers'
-                                : 'unchanged';
-                }
-                catch (e) {
-                    signal.throwIfAborted();
-                    result = 'failed';
-                    failures.push(`${f.key}: ${describeError(e)}`);
-                }
+    await eachLimited(files, s.maxInFlight, async (f, i) => {
+        const p = planOf(f);
+        let result;
+        let problem;
+        if (!s.skipUnchanged)
+            result = 'would upload';
+        else if (p === 'new')
+            result = 'would upload (new)';
+        else if (p === 'changed')
+            result = 'would upload (changed size)';
+        else {
+            try {
+                const d = await decideOnly({
+                    client,
+                    limiter,
+                    bucket: s.bucket,
+                    key: f.key,
+                    file: f.file,
+                    size: f.size,
+                    headers: { ...s.headers, ...items[i].headers },
+                    signal,
+                });
+                result =
+                    d === 'upload'
+                        ? 'would upload (changed bytes)'
+                        : d === 'update headers'
+                            ? 'would update headers'
+                            : 'unchanged';
             }
-            rows[i] = { file: f.file, key: f.key, size: f.size, result };
-            o.log.info(`${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${size_formatBytes(f.size)})`);
+            catch (e) {
+                signal.throwIfAborted();
+                result = NOT_CHECKED;
+                problem = describeError(e);
+                failures.push(`${f.key}: ${problem}`);
+            }
         }
-    };
-    await Promise.all(Array.from({ length: Math.min(s.maxInFlight, files.length) }, worker));
+        rows[i] = { file: f.file, key: f.key, size: f.size, result };
+        if (problem !== undefined)
+            o.log.warning(`dry run: ${f.key} ${result}: ${problem}`);
+        else
+            o.log.info(`${result === 'unchanged' ? 'unchanged' : `dry run: ${result}`} ${f.key} (${size_formatBytes(f.size)})`);
+    });
     const count = (test) => rows.filter((r) => test(r.result)).length;
     const keys = files.map((f) => f.key);
     return {
@@ -61834,6 +62369,7 @@ async function dryRun(o, client, limiter, files, items, planOf, signal) {
             uploaded: count((r) => r.startsWith('would upload')),
             skipped: count((r) => r === 'unchanged'),
             updated: count((r) => r === 'would update headers'),
+            verified: 0,
             failed: failures.length,
             bytesUploaded: 0,
             bytesResumed: 0,
@@ -61855,6 +62391,7 @@ async function dryRun(o, client, limiter, files, items, planOf, signal) {
  * SettingError naming the setting, the value and what is allowed; secrets are masked as soon as they are read.
  * The names are the action's inputs; the command line maps its options onto them.
  */
+
 
 
 
@@ -62159,8 +62696,8 @@ function ecsAuth(src) {
             refuse(INPUT.ecsRamRole, `${ref(INPUT.ecsRamRole, true)}: set, and so is ${ref(input)}; allowed one way to sign in: remove ${ref(input)} to use the instance's RAM role, or ${ref(INPUT.ecsRamRole)} to use ${input.startsWith('access') || input === INPUT.securityToken ? 'the keys' : 'OIDC'}`, 'one way to sign in');
         }
     }
-    if (role.toLowerCase() !== 'auto' && !/^[A-Za-z0-9.-]{1,64}$/.test(role))
-        fail(INPUT.ecsRamRole, role, 'a RAM role name (1-64 letters, digits, `.` and `-`), or `auto` for the role attached to the instance');
+    if (role.toLowerCase() !== 'auto' && !isRamRoleName(role))
+        fail(INPUT.ecsRamRole, role, `a RAM role name (${RAM_ROLE_NAME_ALLOWED}), or \`auto\` for the role attached to the instance`);
     const metadataUrl = src.env[ECS_METADATA_URL_ENV]?.trim() || undefined;
     if (metadataUrl !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(metadataUrl))
         refuse(INPUT.ecsRamRole, `${ECS_METADATA_URL_ENV}: got \`${log_line_escapeText(metadataUrl)}\`; allowed http://host[:port] with no path (it is for tests and gateways; unset, the instance's metadata service is used)`, 'http://host[:port]');
@@ -62176,9 +62713,11 @@ function publishLast(src) {
         .split(/\r?\n/)
         .map((l) => l.trim())
         .filter((l) => l !== '' && !l.startsWith('#'));
-    for (const line of lines)
-        if (line.startsWith('!') || line.split('/').some((seg) => seg === '.' || seg === '..'))
-            fail(INPUT.publishLast, line, 'patterns like the lines of `path`, relative to the common root, without `!`, `.` or `..` segments; or `false` to publish in any order');
+    lines.forEach((line, i) => {
+        const problem = relativePatternProblem(line);
+        if (problem !== undefined)
+            refuse(INPUT.publishLast, `${ref(INPUT.publishLast, true)}: line ${i + 1}: the pattern \`${log_line_escapeText(line)}\` ${problem}; allowed ${RELATIVE_PATTERN_ALLOWED}, or \`false\` to publish in any order`, RELATIVE_PATTERN_ALLOWED);
+    });
     return lines;
 }
 function orphanMinAge(src) {
@@ -62213,6 +62752,30 @@ function staleAge(src) {
     if (ms === undefined || ms < MIN_STALE_AGE_MS)
         fail(INPUT.abortStaleUploads, raw, `an age of at least ${formatDuration(MIN_STALE_AGE_MS)} such as \`24h\`, \`90m\` or \`7d\`, or empty to leave unfinished uploads alone`);
     return ms;
+}
+/**
+ * An upload shard sees only its own share: its orphans would be the keys the other shards upload, and its
+ * stale uploads theirs in flight. Cleanup belongs to the final job, after every key is verified.
+ */
+function refuseShardCleanup(shard, deleteOrphans, staleMs) {
+    if (shard?.kind !== 'upload' || (!deleteOrphans && staleMs === undefined))
+        return;
+    refuse(deleteOrphans ? INPUT.deleteOrphans : INPUT.abortStaleUploads, `${ref(INPUT.deleteOrphans)} and ${ref(INPUT.abortStaleUploads)} are refused in an upload shard (${ref(INPUT.shard)} is \`${shard.index}/${shard.count}\`): each shard would delete the keys the other shards upload and abort their uploads in flight; allowed only in the cleanup step, a final job that \`needs:\` every shard and sets ${ref(INPUT.shard)} to \`cleanup\`: it verifies every key first, then deletes orphans and aborts stale uploads`, 'the cleanup step only');
+}
+/**
+ * Tags with skip-unchanged would reach only the files that change: a HEAD shows an object's tag count, not its
+ * tags, so a file with the same bytes and headers would be skipped with whatever tags it had.
+ */
+function refuseTagsWithSkip(s) {
+    if (!s.skipUnchanged)
+        return;
+    const TAGGING = 'x-oss-tagging';
+    const rule = s.rules.find((r) => r.headers[TAGGING] !== undefined);
+    if (s.headers[TAGGING] === undefined && !rule)
+        return;
+    const input = rule ? INPUT.rules : INPUT.headers;
+    const where = rule ? `rule ${rule.index} (\`${log_line_escapeText(rule.glob)}\`) sets` : 'sets';
+    refuse(input, `${ref(input, true)}: ${where} \`${TAGGING}\` while ${ref(INPUT.skipUnchanged)} is on: a HEAD does not show an object's tags, so an unchanged file would keep its old tags; allowed with ${ref(INPUT.skipUnchanged)} turned off (every file is then sent with its tags), or without \`${TAGGING}\``, `${INPUT.skipUnchanged} off, or no ${TAGGING}`);
 }
 /** Parse every setting; throws {@link SettingError} at the first bad one. */
 function readSettings(src) {
@@ -62280,6 +62843,9 @@ function readSettings(src) {
     if (deleteOrphans && destination.replace(/\/+$/, '') === '' && !force) {
         refuse(INPUT.deleteOrphans, `${ref(INPUT.deleteOrphans, true)}: refusing to delete across the whole bucket \`${bucket}\`: ${ref(INPUT.destination)} is empty; allowed with a ${ref(INPUT.destination)} prefix (only keys under it are candidates), or add \`delete-orphans-force: true\` to delete every object in the bucket that this deploy does not contain`, 'a destination prefix, or delete-orphans-force');
     }
+    const shard = parseShard(src.get(INPUT.shard));
+    const abortStaleUploadsMs = staleAge(src);
+    refuseShardCleanup(shard, deleteOrphans, abortStaleUploadsMs);
     const runnerTemp = src.env.RUNNER_TEMP ?? (0,external_node_path_.join)(process.cwd(), '.tmp');
     const inputs = {
         patterns,
@@ -62305,12 +62871,14 @@ function readSettings(src) {
         headers,
         deleteOrphans,
         dryRun: bool(src, INPUT.dryRun),
-        abortStaleUploadsMs: staleAge(src),
+        abortStaleUploadsMs,
         rules: parseRules(src.get(INPUT.rules)),
         publishLast: publishLast(src),
         deleteOrphansMinAgeMs: orphanMinAge(src),
         cdn: cdnSettings(src),
+        shard,
     };
+    refuseTagsWithSkip(inputs);
     return inputs;
 }
 /** The settings for the debug log: how the run signs in, never with what. */
@@ -62493,6 +63061,7 @@ class ProgressBar {
 
 
 
+
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 };
 const STRING_OPTIONS = [
     INPUT.bucket,
@@ -62519,6 +63088,7 @@ const STRING_OPTIONS = [
     INPUT.cdnProduct,
     INPUT.cdnEndpoint,
     INPUT.ecsRamRole,
+    INPUT.shard,
 ];
 const BOOLEAN_OPTIONS = [
     INPUT.cname,
@@ -62611,11 +63181,18 @@ Publishing order and CDN:
   --cdn-product cdn|dcdn      which service (default cdn)
   --cdn-endpoint URL          the CDN API address, for tests and self-hosted gateways
 
+Matrix shards (one runner is not enough: split the upload over jobs that run at once):
+  --shard I/N                 upload only this job's share of the files (1 <= I <= N <= 256), picked
+                              by a hash of each key; every job globs the same tree. Files published
+                              last wait for the cleanup step; --delete-orphans is refused here
+  --shard cleanup[/N]         the final job, after every shard: verify every key (size, CRC-64,
+                              headers), then send the files published last and clean up; fails and
+                              deletes nothing when a shard did not finish
+
   -h, --help                  this text
   -v, --version               the version
 
-Exit status: 0 all uploaded and verified, 1 an upload, the cleanup or the CDN refresh failed,
-2 bad usage, 130 interrupted (resumable).
+Exit status: 0 all done and verified, 1 an upload, cleanup or CDN refresh failed, 2 bad usage, 130 interrupted (resumable).
 `;
 }
 /** The command line's names for the settings: paths are the arguments, headers are `--header`. */
@@ -62825,8 +63402,11 @@ async function runCli(rawIo, deps = {}) {
         io.stderr(`${report.fatal}\n`);
         return EXIT.failed;
     }
-    if (report.files.length > 0)
-        io.stdout(`${totalsText(t, report.dryRun)}\n`);
+    const shard = settings.shard ? `${shardLabel(settings.shard)}: ` : '';
+    if (report.files.length > 0 || shard)
+        io.stdout(`${shard}${totalsText(t, report.dryRun)}\n`);
+    if (t.failed > 0)
+        io.stderr(`${failureText(report)}\n`);
     if (report.cleanup.error)
         io.stderr(`${report.cleanup.error.message}\n`);
     if (report.cdn?.error)
@@ -62837,7 +63417,7 @@ async function runCli(rawIo, deps = {}) {
 }
 
 ;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = {"rE":"0.1.0"};
+const package_namespaceObject = {"rE":"1.0.0"};
 ;// CONCATENATED MODULE: ./src/cli/version.ts
 
 const VERSION = package_namespaceObject.rE;
