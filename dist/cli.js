@@ -61013,8 +61013,10 @@ async function decideOnly(o) {
             return 'upload';
         throw e;
     }
-    if (head.size !== o.size || head.crc64 === undefined)
+    if (head.size !== o.size)
         return 'upload';
+    if (head.crc64 === undefined)
+        return 'unverifiable';
     const local = await sharedRangeHasher().hash(o.file, 0, o.size);
     if (local.crc64 !== head.crc64)
         return 'upload';
@@ -62024,10 +62026,13 @@ async function deploy(o) {
             })
             : NO_CLEANUP;
         const complete = report.totals.failed === 0 && report.heldBack.length === 0 && planned.length > 0;
-        const cdn = s.cdn && complete
+        // what this attempt changed at the origin is refreshed even when other files failed: a re-run finds those
+        // objects unchanged and would never refresh them (re-running one failed shard is the usual recovery)
+        const refreshKeys = [...report.totals.changedKeys, ...cleanup.deletedKeys];
+        const cdn = s.cdn && refreshKeys.length > 0
             ? await refreshCdn({
                 cdn: s.cdn,
-                keys: [...report.totals.changedKeys, ...cleanup.deletedKeys],
+                keys: refreshKeys,
                 credentials: o.credentials,
                 dryRun: s.dryRun,
                 log: o.log,
@@ -62035,7 +62040,7 @@ async function deploy(o) {
             })
             : undefined;
         if (s.cdn && !complete && planned.length > 0)
-            o.log.warning(`${s.cdn.product.toUpperCase()} refresh: skipped, since the deploy is incomplete`);
+            o.log.warning(`${s.cdn.product.toUpperCase()} refresh: only the ${report.totals.changedKeys.length} object(s) changed before the failure were refreshed; the deploy is incomplete`);
         return { ...report, cleanup, cdn };
     }
     finally {
@@ -62132,6 +62137,9 @@ async function verifyStored(o, client, limiter, files, planOf, signal) {
                     problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
                 else if (d === 'update headers')
                     problem = 'different headers';
+                else if (d === 'unverifiable')
+                    problem =
+                        'stored without a CRC-64, so it cannot be verified; re-running the shard will not help: check for a gateway or proxy that drops x-oss-hash-crc64ecma';
             }
             catch (e) {
                 signal.throwIfAborted();
@@ -62343,9 +62351,11 @@ async function dryRun(o, client, limiter, files, items, planOf, signal) {
                 result =
                     d === 'upload'
                         ? 'would upload (changed bytes)'
-                        : d === 'update headers'
-                            ? 'would update headers'
-                            : 'unchanged';
+                        : d === 'unverifiable'
+                            ? 'would upload (the stored object has no CRC-64 to compare)'
+                            : d === 'update headers'
+                                ? 'would update headers'
+                                : 'unchanged';
             }
             catch (e) {
                 signal.throwIfAborted();

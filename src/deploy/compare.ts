@@ -8,7 +8,8 @@ import { sharedRangeHasher } from '../engine/range-hasher.ts';
 import { differingHeaders } from '../engine/unchanged.ts';
 import { type OssClient, isOssError } from '../oss/index.ts';
 
-export type Decision = 'upload' | 'update headers' | 'unchanged';
+/** `unverifiable`: the stored object carries no CRC-64, so its bytes cannot be compared (a real run re-sends). */
+export type Decision = 'upload' | 'update headers' | 'unchanged' | 'unverifiable';
 
 const ACL = 'x-oss-object-acl';
 
@@ -32,7 +33,8 @@ export async function decideOnly(o: {
     if (isOssError(e) && (e.code === 'NoSuchKey' || e.status === 404)) return 'upload';
     throw e;
   }
-  if (head.size !== o.size || head.crc64 === undefined) return 'upload';
+  if (head.size !== o.size) return 'upload';
+  if (head.crc64 === undefined) return 'unverifiable';
   const local = await sharedRangeHasher().hash(o.file, 0, o.size);
   if (local.crc64 !== head.crc64) return 'upload';
   const wanted: Record<string, string> = {};

@@ -276,11 +276,14 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
           })
         : NO_CLEANUP;
     const complete = report.totals.failed === 0 && report.heldBack.length === 0 && planned.length > 0;
+    // what this attempt changed at the origin is refreshed even when other files failed: a re-run finds those
+    // objects unchanged and would never refresh them (re-running one failed shard is the usual recovery)
+    const refreshKeys = [...report.totals.changedKeys, ...cleanup.deletedKeys];
     const cdn =
-      s.cdn && complete
+      s.cdn && refreshKeys.length > 0
         ? await refreshCdn({
             cdn: s.cdn,
-            keys: [...report.totals.changedKeys, ...cleanup.deletedKeys],
+            keys: refreshKeys,
             credentials: o.credentials,
             dryRun: s.dryRun,
             log: o.log,
@@ -288,7 +291,9 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
           })
         : undefined;
     if (s.cdn && !complete && planned.length > 0)
-      o.log.warning(`${s.cdn.product.toUpperCase()} refresh: skipped, since the deploy is incomplete`);
+      o.log.warning(
+        `${s.cdn.product.toUpperCase()} refresh: only the ${report.totals.changedKeys.length} object(s) changed before the failure were refreshed; the deploy is incomplete`,
+      );
     return { ...report, cleanup, cdn };
   } finally {
     await client.close();
@@ -418,6 +423,9 @@ async function verifyStored(
         });
         if (d === 'upload') problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
         else if (d === 'update headers') problem = 'different headers';
+        else if (d === 'unverifiable')
+          problem =
+            'stored without a CRC-64, so it cannot be verified; re-running the shard will not help: check for a gateway or proxy that drops x-oss-hash-crc64ecma';
       } catch (e) {
         signal.throwIfAborted();
         problem = `not checked: ${describeError(e)}`;
@@ -643,9 +651,11 @@ async function dryRun(
         result =
           d === 'upload'
             ? 'would upload (changed bytes)'
-            : d === 'update headers'
-              ? 'would update headers'
-              : 'unchanged';
+            : d === 'unverifiable'
+              ? 'would upload (the stored object has no CRC-64 to compare)'
+              : d === 'update headers'
+                ? 'would update headers'
+                : 'unchanged';
       } catch (e) {
         signal.throwIfAborted();
         result = NOT_CHECKED;
