@@ -6,7 +6,7 @@
  * https://github.com/actions/upload-artifact#upload-an-entire-directory
  */
 import { isUtf8 } from 'node:buffer';
-import { type Dirent, realpathSync } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, matchesGlob, posix, relative, resolve, sep } from 'node:path';
 import { contentTypeFor } from './content-type.ts';
@@ -133,31 +133,38 @@ function decide(path: string, patterns: readonly Pattern[]): Pattern | undefined
 interface Walk {
   files: string[];
   undecodable: string[];
+  /** What the walk learned of each file, so no file is stat'ed or resolved twice. */
+  meta: Map<string, { stats: Stats; real: string }>;
 }
 
 /**
  * Every file under the roots: hidden names left out unless asked for, symlinks followed (a directory already
- * on the way down is not entered again), names that are not UTF-8 collected by their bytes.
+ * on the way down is not entered again), names that are not UTF-8 collected by their bytes. A directory's
+ * entries are stat'ed together: one at a time, a 10,000-file tree waits on 10,000 round trips to the
+ * file-system threads before the first request can go out.
  */
 async function walk(
   roots: readonly string[],
   includeHidden: boolean,
   patterns: readonly Pattern[],
 ): Promise<Walk> {
-  const out: Walk = { files: [], undecodable: [] };
-  const seen = new Set<string>();
-  const visit = async (path: string, ancestors: ReadonlySet<string>): Promise<void> => {
-    const info = await stat(path).catch(() => undefined);
+  const out: Walk = { files: [], undecodable: [], meta: new Map() };
+  const visit = async (
+    path: string,
+    ancestors: ReadonlySet<string>,
+    known?: { stats: Stats | undefined; real: string | undefined },
+  ): Promise<void> => {
+    const info = known ? known.stats : await stat(path).catch(() => undefined);
     if (!info) return;
     if (info.isFile()) {
-      if (!seen.has(path)) {
-        seen.add(path);
+      if (!out.meta.has(path)) {
+        out.meta.set(path, { stats: info, real: known?.real ?? (await realpath(path).catch(() => path)) });
         out.files.push(path);
       }
       return;
     }
     if (!info.isDirectory()) return;
-    const real = await realpath(path).catch(() => path);
+    const real = known?.real ?? (await realpath(path).catch(() => path));
     if (ancestors.has(real)) return;
     const below = new Set(ancestors).add(real);
     let entries: Dirent<Buffer>[];
@@ -167,6 +174,7 @@ async function walk(
       return;
     }
     entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    const kids: Array<{ path: string; link: boolean; name: string }> = [];
     for (const entry of entries) {
       const name = entry.name;
       if (!includeHidden && name[0] === 0x2e) continue;
@@ -176,8 +184,12 @@ async function walk(
         if (decide(dotless(shown), patterns)?.negate === false) out.undecodable.push(describeBytes(bytes));
         continue;
       }
-      await visit(path + sep + name.toString(), below);
+      kids.push({ path: path + sep + name.toString(), link: entry.isSymbolicLink(), name: name.toString() });
     }
+    const stats = await Promise.all(kids.map((k) => stat(k.path).catch(() => undefined)));
+    // an entry that is no link resolves to its directory's real path plus its name
+    for (const [i, k] of kids.entries())
+      await visit(k.path, below, { stats: stats[i], real: k.link ? undefined : real + sep + k.name });
   };
   for (const root of roots) await visit(root, new Set());
   return out;
@@ -222,7 +234,8 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
       { value: idle.map((p) => p.given).join('\n'), allowed: 'patterns that each match a file' },
     );
   }
-  if (search.checkpointDir !== undefined) matched = await withoutCheckpoints(matched, searchPaths, search);
+  if (search.checkpointDir !== undefined)
+    matched = await withoutCheckpoints(matched, searchPaths, search, found.meta);
   if (matched.length === 0) return [];
   const given = search.workspace;
   const workspace = given === undefined ? undefined : await realpath(given).catch(() => resolve(given));
@@ -234,7 +247,8 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   const files: FoundFile[] = [];
   const byKey = new Map<string, string>();
   for (const file of matched) {
-    const real = realpathSync(file);
+    const seen = found.meta.get(file);
+    const real = seen?.real ?? (await realpath(file));
     if (workspace !== undefined && !isInside(real, workspace)) {
       throw new SettingError(
         INPUT.path,
@@ -242,7 +256,7 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
         { value: file, allowed: 'files inside the workspace' },
       );
     }
-    const info = await stat(real);
+    const info = seen?.stats ?? (await stat(real));
     if (!info.isFile()) continue;
     const key = objectKey(search.destination, root, file);
     if (Buffer.byteLength(key) > 1023) {
@@ -277,6 +291,7 @@ async function withoutCheckpoints(
   matched: readonly string[],
   searchPaths: readonly string[],
   search: FileSearch,
+  meta: Walk['meta'],
 ): Promise<string[]> {
   const given = resolve(search.cwd ?? process.cwd(), search.checkpointDir!);
   const dirs = [...new Set([given, await realpath(given).catch(() => given)])];
@@ -290,7 +305,7 @@ async function withoutCheckpoints(
   }
   const kept: string[] = [];
   for (const file of matched) {
-    const real = await realpath(file).catch(() => file);
+    const real = meta.get(file)?.real ?? (await realpath(file).catch(() => file));
     if (!dirs.some((d) => isInside(resolve(file), d) || isInside(real, d))) kept.push(file);
   }
   const left = matched.length - kept.length;
