@@ -225,17 +225,22 @@ try {
       ),
     );
     try {
-      const started = performance.now();
-      const runs = await Promise.all(
-        links.map((l, i) => ours(tree, 'sharded', ['--shard', `${i + 1}/${shardCount}`], l.url)),
-      );
-      runs.forEach((r, i) => mustSucceed(`shard ${i + 1}/${shardCount}`, r));
-      const sharded = (performance.now() - started) / 1000;
+      // the runners of a matrix each have their own cores: on this one machine the shards run one after
+      // another, each behind its own link, and the matrix takes as long as its slowest shard
+      const times: number[] = [];
+      for (const [i, l] of links.entries())
+        times.push(
+          mustSucceed(
+            `shard ${i + 1}/${shardCount}`,
+            await ours(tree, 'sharded', ['--shard', `${i + 1}/${shardCount}`], l.url),
+          ),
+        );
+      const sharded = Math.max(...times);
       const cleanup = mustSucceed(
         'cleanup step',
         await ours(tree, 'sharded', ['--shard', 'cleanup'], links[0]!.url),
       );
-      shardLine = `shards: files=${shardFiles} one_runner_s=${one.toFixed(1)} shards${shardCount}_s=${sharded.toFixed(1)} ratio=${(sharded / one).toFixed(2)} cleanup_s=${cleanup.toFixed(1)}`;
+      shardLine = `shards: files=${shardFiles} one_runner_s=${one.toFixed(1)} slowest_of_${shardCount}_shards_s=${sharded.toFixed(1)} ratio=${(sharded / one).toFixed(2)} cleanup_s=${cleanup.toFixed(1)} with_cleanup_ratio=${((sharded + cleanup) / one).toFixed(2)}`;
     } finally {
       await Promise.all(links.map((l) => l.close()));
     }
