@@ -391,6 +391,30 @@ async function eachLimited<T>(
 }
 
 /**
+ * What a real run would do with one file, by the same comparison the upload makes: the dry run reports it,
+ * the cleanup step's check requires it to be nothing.
+ */
+function compareWithStored(
+  s: DeploySettings,
+  client: OssClient,
+  limiter: Limiter,
+  f: FoundFile,
+  item: UploadItem,
+  signal: AbortSignal,
+): ReturnType<typeof decideOnly> {
+  return decideOnly({
+    client,
+    limiter,
+    bucket: s.bucket,
+    key: f.key,
+    file: f.file,
+    size: f.size,
+    headers: { ...s.headers, ...item.headers },
+    signal,
+  });
+}
+
+/**
  * The cleanup step's check that every shard finished: each key stored with its size, CRC-64 and headers, by
  * the same comparison as the dry run. Read only; the listing answers for missing and resized keys.
  */
@@ -427,16 +451,7 @@ async function verifyStored(
       }
     } else {
       try {
-        const d = await decideOnly({
-          client,
-          limiter,
-          bucket: s.bucket,
-          key: f.key,
-          file: f.file,
-          size: f.size,
-          headers: { ...s.headers, ...items[i]!.headers },
-          signal,
-        });
+        const d = await compareWithStored(s, client, limiter, f, items[i]!, signal);
         if (d === 'upload') problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
         else if (d === 'update headers') problem = 'different headers';
         else if (d === 'unverifiable')
@@ -654,16 +669,7 @@ async function dryRun(
     else if (p === 'changed') result = 'would upload (changed size)';
     else {
       try {
-        const d = await decideOnly({
-          client,
-          limiter,
-          bucket: s.bucket,
-          key: f.key,
-          file: f.file,
-          size: f.size,
-          headers: { ...s.headers, ...items[i]!.headers },
-          signal,
-        });
+        const d = await compareWithStored(s, client, limiter, f, items[i]!, signal);
         result =
           d === 'upload'
             ? 'would upload (changed bytes)'

@@ -76,12 +76,7 @@ export async function findStaleUploads(o: {
       limiter.run(async () => {
         let parts: Awaited<ReturnType<OssClient['listParts']>>;
         try {
-          parts = await o.client.listParts({
-            bucket: o.bucket,
-            key: u.key,
-            uploadId: u.uploadId,
-            signal: o.signal,
-          });
+          parts = await o.client.listParts(uploadRequest(o, u));
         } catch (e) {
           if (o.signal?.aborted) throw e;
           // gone since the listing: nothing to abort; any other failure: not known to be idle, so kept
@@ -113,12 +108,7 @@ export async function abortUploads(o: {
     o.uploads.map((u) =>
       limiter.run(async () => {
         try {
-          await o.client.abortMultipartUpload({
-            bucket: o.bucket,
-            key: u.key,
-            uploadId: u.uploadId,
-            signal: o.signal,
-          });
+          await o.client.abortMultipartUpload(uploadRequest(o, u));
         } catch (error) {
           if (o.signal?.aborted) throw error;
           if (!isOssError(error) || error.code !== 'NoSuchUpload') failures.push({ upload: u, error });
@@ -127,4 +117,12 @@ export async function abortUploads(o: {
     ),
   );
   return failures;
+}
+
+/** What names one upload to ListParts and AbortMultipartUpload. */
+function uploadRequest(
+  o: { bucket: string; signal?: AbortSignal | undefined },
+  u: StaleUpload,
+): { bucket: string; key: string; uploadId: string; signal: AbortSignal | undefined } {
+  return { bucket: o.bucket, key: u.key, uploadId: u.uploadId, signal: o.signal };
 }

@@ -68,11 +68,9 @@ export interface StoredCopy {
 
 /** The stored copy when it holds the file's bytes, its headers brought up to date; undefined to upload. */
 export async function unchangedStoredCopy(ctx: UnchangedContext): Promise<StoredCopy | undefined> {
-  let head: Awaited<ReturnType<OssClient['headObject']>>;
+  let head: StoredHead;
   try {
-    head = await run(ctx, () =>
-      ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
-    );
+    head = await headStored(ctx);
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     // no object yet is the common case; any other answer just means the file is uploaded as usual
@@ -130,11 +128,9 @@ async function confirmUpdate(
   wanted: Record<string, string>,
   expected: { size: number; crc64: bigint },
 ): Promise<Verification> {
-  let head: Awaited<ReturnType<OssClient['headObject']>>;
+  let head: StoredHead;
   try {
-    head = await run(ctx, () =>
-      ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }),
-    );
+    head = await headStored(ctx);
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     throw new Error(`${ctx.key}: new headers were sent, but a HEAD to check them failed: ${String(e)}`, {
@@ -171,6 +167,12 @@ async function confirmUpdate(
     );
   }
   return check.verification;
+}
+
+type StoredHead = Awaited<ReturnType<OssClient['headObject']>>;
+
+function headStored(ctx: UnchangedContext): Promise<StoredHead> {
+  return run(ctx, () => ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
 }
 
 function run<T>(ctx: UnchangedContext, fn: () => Promise<T>): Promise<T> {

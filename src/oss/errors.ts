@@ -122,12 +122,25 @@ function describe(f: OssErrorFields): string {
   ]
     .filter(Boolean)
     .join(' ');
-  const status = f.status === 0 ? 'network' : String(f.status);
-  const ids = [f.requestId ? `RequestId ${f.requestId}` : undefined, f.ec ? `EC ${f.ec}` : undefined]
-    .filter(Boolean)
-    .join(', ');
-  const text = f.ossMessage ? `: ${f.ossMessage}` : '';
-  return `${f.code} (${status}) on ${f.operation}${where ? ` ${where}` : ''}${text}${ids ? ` (${ids})` : ''}`;
+  return failureText(f.code, f.status, `${f.operation}${where ? ` ${where}` : ''}`, f.ossMessage, [
+    f.requestId ? `RequestId ${f.requestId}` : undefined,
+    f.ec ? `EC ${f.ec}` : undefined,
+  ]);
+}
+
+/**
+ * `Code (status) on what: message (ids)`: how every failed request to a cloud service reads, OSS or RPC, so
+ * that logs of either can be searched alike. Status 0 (no answer) reads as `network`.
+ */
+export function failureText(
+  code: string,
+  status: number,
+  on: string,
+  message: string | undefined,
+  ids: ReadonlyArray<string | undefined>,
+): string {
+  const shownIds = ids.filter(Boolean).join(', ');
+  return `${code} (${status === 0 ? 'network' : String(status)}) on ${on}${message ? `: ${message}` : ''}${shownIds ? ` (${shownIds})` : ''}`;
 }
 
 /** A request that got no answer (reset, refused, timed out): status 0, the socket's error code. */

@@ -5,7 +5,7 @@
  */
 import type { Credentials, CredentialsProvider } from './client.ts';
 import { NoAnswerError, boundedRequest } from './bounded-http.ts';
-import { isRetryable } from './errors.ts';
+import { failureText, isRetryable } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
 import { rpcPercentEncode, signRpcParams } from './rpc-signer.ts';
 
@@ -56,10 +56,10 @@ export class CloudApiError extends Error {
   readonly [BRAND] = true;
 
   constructor(f: CloudApiErrorFields) {
-    const status = f.status === 0 ? 'network' : String(f.status);
     super(
-      `${f.code} (${status}) on ${f.action} at ${f.host}${f.apiMessage ? `: ${f.apiMessage}` : ''}` +
-        (f.requestId ? ` (RequestId ${f.requestId})` : ''),
+      failureText(f.code, f.status, `${f.action} at ${f.host}`, f.apiMessage, [
+        f.requestId ? `RequestId ${f.requestId}` : undefined,
+      ]),
       f.cause === undefined ? undefined : { cause: f.cause },
     );
     this.name = 'CloudApiError';
