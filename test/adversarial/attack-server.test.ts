@@ -37,6 +37,16 @@ async function hostileClient(t: TestContext, upstream: { url: string }, handler:
   return { hostile, client };
 }
 
+/** One upload through `client`; its failure is returned rather than thrown, for the test to judge. */
+function attemptUpload(
+  client: ReturnType<typeof clientFor>,
+  key: string,
+  file: string,
+  options: Omit<Parameters<typeof uploadFile>[0], 'client' | 'bucket' | 'key' | 'file'> = {},
+): Promise<Awaited<ReturnType<typeof uploadFile>> | Error> {
+  return uploadFile({ client, bucket: BUCKET, key, file, ...options }).catch((e: unknown) => e as Error);
+}
+
 function xmlAnswer(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) {
   res
     .writeHead(status, {
@@ -217,14 +227,10 @@ test(
         { 'x-oss-hash-crc64ecma': String(crc64(data)), etag: stored.etag },
       );
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'index.html',
-      file: path,
+    const outcome = await attemptUpload(client, 'index.html', path, {
       skipUnchanged: true,
       headers: { 'Cache-Control': 'no-cache' },
-    }).catch((e: unknown) => e as Error);
+    });
     const after = await direct.headObject({ bucket: BUCKET, key: 'index.html' });
     if (!(outcome instanceof Error)) {
       assert.equal(
@@ -255,14 +261,10 @@ test(
       res.writeHead(200, { 'x-oss-request-id': 'hostile-request', 'content-length': '0' }).end();
       return true;
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'secret.json',
-      file: path,
+    const outcome = await attemptUpload(client, 'secret.json', path, {
       skipUnchanged: true,
       headers: { 'x-oss-object-acl': 'private' },
-    }).catch((e: unknown) => e as Error);
+    });
     const acl = await direct.getObjectAcl({ bucket: BUCKET, key: 'secret.json' });
     if (!(outcome instanceof Error)) {
       assert.equal(
@@ -306,13 +308,9 @@ test(
         .end();
       return true;
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'release.zip',
-      file: path,
+    const outcome = await attemptUpload(client, 'release.zip', path, {
       headers: { 'x-oss-forbid-overwrite': 'true' },
-    }).catch((e: unknown) => e as Error);
+    });
     assert.ok(outcome instanceof Error, 'the upload did not store the file, so it must fail');
     assert.ok(await exists(direct, 'release.zip'), `the existing object was deleted: ${String(outcome)}`);
     assert.equal(
@@ -342,13 +340,9 @@ test(
       res.destroy(); // the answer is lost on the way back
       return true;
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'app.js',
-      file: path,
+    const outcome = await attemptUpload(client, 'app.js', path, {
       headers: { 'x-oss-forbid-overwrite': 'true' },
-    }).catch((e: unknown) => e as Error);
+    });
     assert.deepEqual(await readObject(direct, BUCKET, 'app.js'), data, 'the bucket holds the file');
     assert.ok(
       !(outcome instanceof Error),
@@ -379,14 +373,10 @@ test(
       res.writeHead(f.status, f.headers).end(f.body);
       return true;
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'f.bin',
-      file: path,
+    const outcome = await attemptUpload(client, 'f.bin', path, {
       partSize: 100 * 1024,
       checkpoint: { dir: join(dir, 'cp') },
-    }).catch((e: unknown) => e as Error);
+    });
     if (outcome instanceof Error) {
       assert.doesNotMatch(outcome.message, /InvalidPart/, 'the error is the Complete the empty ETag broke');
       assert.match(outcome.message, /part 2.*ETag|ETag.*part 2/i, outcome.message);
@@ -415,13 +405,7 @@ test(
       res.writeHead(f.status, f.headers).end(f.body);
       return true;
     });
-    const outcome = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key: 'f.bin',
-      file: path,
-      partSize: 100 * 1024,
-    }).catch((e: unknown) => e as Error);
+    const outcome = await attemptUpload(client, 'f.bin', path, { partSize: 100 * 1024 });
     assert.deepEqual(await readObject(direct, BUCKET, 'f.bin'), data, 'the bucket holds the file');
     assert.ok(
       !(outcome instanceof Error),
