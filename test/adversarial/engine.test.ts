@@ -17,9 +17,9 @@ import {
   uploadFile,
 } from '../../src/engine/index.ts';
 import { serverClientDir } from '../helpers/setup.ts';
+import { PART, uploadStoppedAt } from '../helpers/upload.ts';
 
 const BUCKET = 'test-bucket';
-const PART = 100 * 1024;
 const HOUR = 3_600_000;
 const FILE_CHANGED = /the local file changed \(or was deleted\) during its upload/;
 
@@ -194,20 +194,7 @@ test('D: a dropped checkpoint takes its multipart upload with it (now one PutObj
   const cpDir = join(dir, 'cp');
   const cp = checkpointPathFor(cpDir, BUCKET, 'f.bin');
   const stopAtPart3 = async (c = client) => {
-    server.addFault({
-      operation: 'UploadPart',
-      nth: 3,
-      action: { type: 'error', status: 403, code: 'AccessDenied' },
-    });
-    const e = await uploadFile({
-      client: c,
-      bucket: BUCKET,
-      key: 'f.bin',
-      file: path,
-      partSize: PART,
-      threadNum: 1,
-      checkpoint: { dir: cpDir },
-    }).catch((x: unknown) => x);
+    const e = await uploadStoppedAt({ server, client: c }, path, 3, { cpDir });
     assert.ok(isUploadError(e) && e.resumable, String(e));
     assert.equal((await client.listMultipartUploads({ bucket: BUCKET })).length, 1);
   };

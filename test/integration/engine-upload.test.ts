@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.ts';
-import { clientFor, readObject } from '../helpers/client.ts';
+import { readObject } from '../helpers/client.ts';
 import { randomFile } from '../helpers/files.ts';
 import { crc64 } from '../../src/oss/index.ts';
 import { intentPathFor, writeIntent } from '../../src/engine/upload-intent.ts';
@@ -17,37 +16,11 @@ import {
   uploadFiles,
 } from '../../src/engine/index.ts';
 import { serverClientDir } from '../helpers/setup.ts';
+import { PART, uploadStoppedAt } from '../helpers/upload.ts';
 
 const BUCKET = 'test-bucket';
-const PART = 100 * 1024;
 
 const setup = serverClientDir;
-
-/**
- * A run that stops midway: UploadPart number `nth` fails with an error that is not retried, one part at a
- * time so the parts before it are done. Resolves with what the upload threw.
- */
-async function uploadStoppedAt(
-  env: { server: Awaited<ReturnType<typeof startTestServer>>; client: ReturnType<typeof clientFor> },
-  file: string,
-  nth: number,
-  opts: { cpDir?: string; status?: number; code?: string } = {},
-): Promise<unknown> {
-  env.server.addFault({
-    operation: 'UploadPart',
-    nth,
-    action: { type: 'error', status: opts.status ?? 403, code: opts.code ?? 'AccessDenied' },
-  });
-  return uploadFile({
-    client: env.client,
-    bucket: BUCKET,
-    key: 'f.bin',
-    file,
-    partSize: PART,
-    threadNum: 1,
-    ...(opts.cpDir ? { checkpoint: { dir: opts.cpDir } } : {}),
-  }).catch((e: unknown) => e);
-}
 
 function partsOf(server: {
   requests: ReadonlyArray<{ operation: string; status: number; partNumber?: number }>;
