@@ -5,37 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../../src/action/main.ts';
-import { CLI_NAMES, EXIT, runCli } from '../../src/cli/main.ts';
-import { isSettingError } from '../../src/deploy/setting-error.ts';
-import { readSettings } from '../../src/deploy/settings.ts';
+import { EXIT, runCli } from '../../src/cli/main.ts';
 import { findStaleUploads } from '../../src/engine/index.ts';
 import { bufferBody } from '../../src/oss/index.ts';
 import { clientFor } from '../helpers/client.ts';
+import { refused, settings } from '../helpers/settings.ts';
 import { type HostileHandler, errorXml, startHostile } from '../adversarial/hostile.ts';
 import { capture, site, writeTree } from './harness.ts';
 
 const T = { timeout: 30_000 };
 const DAY = 86_400_000;
-
-function settings(inputs: Record<string, string>) {
-  return readSettings({
-    get: (n) =>
-      ({ path: 'site', bucket: 'test-bucket', region: 'cn-hangzhou', destination: 'web', ...inputs })[n] ??
-      '',
-    env: { OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' },
-    mask: () => undefined,
-  });
-}
-
-function refused(inputs: Record<string, string>): { input: string; message: string; cli: string } {
-  try {
-    settings(inputs);
-  } catch (e) {
-    if (!isSettingError(e)) throw e;
-    return { input: e.input, message: e.message, cli: e.phrase(CLI_NAMES) };
-  }
-  assert.fail(`accepted ${JSON.stringify(inputs)}`);
-}
 
 /** Every answer forwarded with `rewrite` applied to listing bodies and `date` (if given) as its Date. */
 function relay(rewrite: (xml: string) => string, date?: () => string): HostileHandler {

@@ -2,29 +2,7 @@
 // upload job may not clean up (every shard would delete what the others upload), only the cleanup step may.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSettingError } from '../../src/deploy/setting-error.ts';
-import { readSettings } from '../../src/deploy/settings.ts';
-import { CLI_NAMES } from '../../src/cli/main.ts';
-
-function settings(inputs: Record<string, string>) {
-  return readSettings({
-    get: (n) =>
-      ({ path: 'site', bucket: 'test-bucket', region: 'cn-hangzhou', destination: 'web', ...inputs })[n] ??
-      '',
-    env: { OSS_ACCESS_KEY_ID: 'ak', OSS_ACCESS_KEY_SECRET: 'sk' },
-    mask: () => undefined,
-  });
-}
-
-function refused(inputs: Record<string, string>): { input: string; message: string; cli: string } {
-  try {
-    settings(inputs);
-  } catch (e) {
-    if (!isSettingError(e)) throw e;
-    return { input: e.input, message: e.message, cli: e.phrase(CLI_NAMES) };
-  }
-  assert.fail(`accepted ${JSON.stringify(inputs)}`);
-}
+import { refused, settings } from '../helpers/settings.ts';
 
 test('shard reads i/n and cleanup; empty is no sharding', () => {
   assert.equal(settings({}).shard, undefined);
