@@ -8,7 +8,7 @@ import { run } from '../../src/action/main.ts';
 import { bufferBody } from '../../src/oss/index.ts';
 import { closeServer, listen } from '../../src/server/http.ts';
 import { clientFor } from '../helpers/client.ts';
-import { capture, site, writeTree } from '../deploy/harness.ts';
+import { capture, site, siteWithFreshOrphan, writeTree } from '../deploy/harness.ts';
 import { errorXml, startHostile } from './hostile.ts';
 
 const T = { timeout: 30_000 };
@@ -67,11 +67,7 @@ test(
   'delete-orphans-min-age: an orphan listed without a valid LastModified is kept, not aged as 1970',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    await writeTree(ws, { 'index.html': 'x' });
-    const client = clientFor(server);
-    t.after(() => client.close());
-    await client.putObject({ bucket: 'test-bucket', key: 'web/fresh.js', body: bufferBody('fresh') });
+    const { server, inputs, env, client } = await siteWithFreshOrphan(t);
     const hostile = await startHostile(async (req, res, ctx) => {
       if (req.method !== 'GET' || req.query.get('list-type') !== '2') return false;
       const f = await ctx.forward();

@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { run } from '../../src/action/main.ts';
 import { EXIT, runCli } from '../../src/cli/main.ts';
 import { findStaleUploads } from '../../src/engine/index.ts';
-import { bufferBody } from '../../src/oss/index.ts';
 import { clientFor } from '../helpers/client.ts';
 import { refused, settings } from '../helpers/settings.ts';
 import { type HostileHandler, errorXml, startHostile } from '../adversarial/hostile.ts';
-import { capture, site, writeTree } from './harness.ts';
+import { capture, site, siteWithFreshOrphan, writeTree } from './harness.ts';
 
 const T = { timeout: 30_000 };
 const DAY = 86_400_000;
@@ -41,11 +40,7 @@ test(
   'delete-orphans-min-age: orphans of unknown age are kept, counted and named in a warning',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    await writeTree(ws, { 'index.html': 'x' });
-    const client = clientFor(server);
-    t.after(() => client.close());
-    await client.putObject({ bucket: 'test-bucket', key: 'web/fresh.js', body: bufferBody('fresh') });
+    const { server, inputs, env } = await siteWithFreshOrphan(t);
     for (const [name, handler, why] of [
       ['no LastModified', relay(undatedObjects), /listed without a valid LastModified/],
       [

@@ -3,6 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionIo } from '../../src/action/main.ts';
 import type { ServerOptions } from '../../src/server/index.ts';
+import { bufferBody } from '../../src/oss/index.ts';
+import { clientFor } from '../helpers/client.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/files.ts';
 
@@ -74,4 +76,17 @@ export async function writeTree(dir: string, files: Record<string, string>): Pro
     await mkdir(join(path, '..'), { recursive: true });
     await writeFile(path, content);
   }
+}
+
+/**
+ * A site of one page whose destination already holds `web/fresh.js`, an orphan stored a moment ago: what
+ * delete-orphans-min-age must keep. `client` reads the bucket directly.
+ */
+export async function siteWithFreshOrphan(t: Parameters<typeof tempDir>[0]) {
+  const s = await site(t, 0);
+  await writeTree(s.ws, { 'index.html': 'x' });
+  const client = clientFor(s.server);
+  t.after(() => client.close());
+  await client.putObject({ bucket: 'test-bucket', key: 'web/fresh.js', body: bufferBody('fresh') });
+  return { ...s, client };
 }
