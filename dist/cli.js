@@ -49375,12 +49375,18 @@ function describe(f) {
     ]
         .filter(Boolean)
         .join(' ');
-    const status = f.status === 0 ? 'network' : String(f.status);
-    const ids = [f.requestId ? `RequestId ${f.requestId}` : undefined, f.ec ? `EC ${f.ec}` : undefined]
-        .filter(Boolean)
-        .join(', ');
-    const text = f.ossMessage ? `: ${f.ossMessage}` : '';
-    return `${f.code} (${status}) on ${f.operation}${where ? ` ${where}` : ''}${text}${ids ? ` (${ids})` : ''}`;
+    return errors_failureText(f.code, f.status, `${f.operation}${where ? ` ${where}` : ''}`, f.ossMessage, [
+        f.requestId ? `RequestId ${f.requestId}` : undefined,
+        f.ec ? `EC ${f.ec}` : undefined,
+    ]);
+}
+/**
+ * `Code (status) on what: message (ids)`: how every failed request to a cloud service reads, OSS or RPC, so
+ * that logs of either can be searched alike. Status 0 (no answer) reads as `network`.
+ */
+function errors_failureText(code, status, on, message, ids) {
+    const shownIds = ids.filter(Boolean).join(', ');
+    return `${code} (${status === 0 ? 'network' : String(status)}) on ${on}${message ? `: ${message}` : ''}${shownIds ? ` (${shownIds})` : ''}`;
 }
 /** A request that got no answer (reset, refused, timed out): status 0, the socket's error code. */
 function transportError(e, where) {
@@ -58043,9 +58049,9 @@ class CloudApiError extends Error {
     retryable;
     [rpc_client_BRAND] = true;
     constructor(f) {
-        const status = f.status === 0 ? 'network' : String(f.status);
-        super(`${f.code} (${status}) on ${f.action} at ${f.host}${f.apiMessage ? `: ${f.apiMessage}` : ''}` +
-            (f.requestId ? ` (RequestId ${f.requestId})` : ''), f.cause === undefined ? undefined : { cause: f.cause });
+        super(errors_failureText(f.code, f.status, `${f.action} at ${f.host}`, f.apiMessage, [
+            f.requestId ? `RequestId ${f.requestId}` : undefined,
+        ]), f.cause === undefined ? undefined : { cause: f.cause });
         this.name = 'CloudApiError';
         this.status = f.status;
         this.code = f.code;
@@ -58877,7 +58883,7 @@ const COPY_OBJECT_LIMIT_BYTES = 1024 ** 3;
 async function unchangedStoredCopy(ctx) {
     let head;
     try {
-        head = await run(ctx, () => ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
+        head = await headStored(ctx);
     }
     catch (e) {
         if (ctx.signal.aborted)
@@ -58926,7 +58932,7 @@ async function unchangedStoredCopy(ctx) {
 async function confirmUpdate(ctx, wanted, expected) {
     let head;
     try {
-        head = await run(ctx, () => ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
+        head = await headStored(ctx);
     }
     catch (e) {
         if (ctx.signal.aborted)
@@ -58954,6 +58960,9 @@ async function confirmUpdate(ctx, wanted, expected) {
         throw new Error(`${ctx.key}: the server answered success to the header update, but the stored object still differs: ${still.join(', ')}`);
     }
     return check.verification;
+}
+function headStored(ctx) {
+    return run(ctx, () => ctx.client.headObject({ bucket: ctx.bucket, key: ctx.key, signal: ctx.signal }));
 }
 function run(ctx, fn) {
     return ctx.limiter.run(fn, ctx.signal);
@@ -60752,12 +60761,7 @@ async function findStaleUploads(o) {
     const idle = await Promise.all(candidates.map((u) => limiter.run(async () => {
         let parts;
         try {
-            parts = await o.client.listParts({
-                bucket: o.bucket,
-                key: u.key,
-                uploadId: u.uploadId,
-                signal: o.signal,
-            });
+            parts = await o.client.listParts(uploadRequest(o, u));
         }
         catch (e) {
             if (o.signal?.aborted)
@@ -60780,12 +60784,7 @@ async function abortUploads(o) {
     const failures = [];
     await Promise.all(o.uploads.map((u) => limiter.run(async () => {
         try {
-            await o.client.abortMultipartUpload({
-                bucket: o.bucket,
-                key: u.key,
-                uploadId: u.uploadId,
-                signal: o.signal,
-            });
+            await o.client.abortMultipartUpload(uploadRequest(o, u));
         }
         catch (error) {
             if (o.signal?.aborted)
@@ -60795,6 +60794,10 @@ async function abortUploads(o) {
         }
     }, o.signal)));
     return failures;
+}
+/** What names one upload to ListParts and AbortMultipartUpload. */
+function uploadRequest(o, u) {
+    return { bucket: o.bucket, key: u.key, uploadId: u.uploadId, signal: o.signal };
 }
 
 ;// CONCATENATED MODULE: ./src/engine/index.ts
@@ -62114,6 +62117,22 @@ async function eachLimited(items, limit, work) {
     await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 /**
+ * What a real run would do with one file, by the same comparison the upload makes: the dry run reports it,
+ * the cleanup step's check requires it to be nothing.
+ */
+function compareWithStored(s, client, limiter, f, item, signal) {
+    return decideOnly({
+        client,
+        limiter,
+        bucket: s.bucket,
+        key: f.key,
+        file: f.file,
+        size: f.size,
+        headers: { ...s.headers, ...item.headers },
+        signal,
+    });
+}
+/**
  * The cleanup step's check that every shard finished: each key stored with its size, CRC-64 and headers, by
  * the same comparison as the dry run. Read only; the listing answers for missing and resized keys.
  */
@@ -62147,16 +62166,7 @@ async function verifyStored(o, client, limiter, files, planOf, etagOf, signal) {
         }
         else {
             try {
-                const d = await decideOnly({
-                    client,
-                    limiter,
-                    bucket: s.bucket,
-                    key: f.key,
-                    file: f.file,
-                    size: f.size,
-                    headers: { ...s.headers, ...items[i].headers },
-                    signal,
-                });
+                const d = await compareWithStored(s, client, limiter, f, items[i], signal);
                 if (d === 'upload')
                     problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
                 else if (d === 'update headers')
@@ -62362,16 +62372,7 @@ async function dryRun(o, client, limiter, files, items, planOf, signal) {
             result = 'would upload (changed size)';
         else {
             try {
-                const d = await decideOnly({
-                    client,
-                    limiter,
-                    bucket: s.bucket,
-                    key: f.key,
-                    file: f.file,
-                    size: f.size,
-                    headers: { ...s.headers, ...items[i].headers },
-                    signal,
-                });
+                const d = await compareWithStored(s, client, limiter, f, items[i], signal);
                 result =
                     d === 'upload'
                         ? 'would upload (changed bytes)'
