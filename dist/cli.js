@@ -48877,7 +48877,7 @@ var external_node_stream_ = __nccwpck_require__(7075);
 /** Request bodies that can be opened again for each attempt: a file range, or bytes in memory. */
 
 
-/** 1 MiB reads: 1.6-1.8x the throughput of the 64 KiB default (shared/reference/performance.md). */
+/** 1 MiB reads: 1.6-1.8x the throughput of the 64 KiB default (measured with `npm run bench`; README, Benchmarks). */
 const READ_CHUNK_BYTES = 1024 * 1024;
 /**
  * Read buffers kept for the next body instead of left to the garbage collector: fresh 1 MiB buffers per chunk
@@ -48980,7 +48980,7 @@ function bufferBody(data) {
  * in `x-oss-hash-crc64ecma` as an unsigned decimal string.
  *
  * The hot loop is slicing-by-8 over two 32-bit halves with 32-bit word loads: BigInt per byte
- * runs at ~20 MB/s, this at ~1.4 GB/s on Node 24 (shared/reference/performance.md).
+ * runs at ~20 MB/s, this at ~1.4 GB/s on Node 24 (see the hashing line of `npm run bench`).
  */
 const POLY = 0xc96c5795d7870f42n;
 const MASK64 = 0xffffffffffffffffn;
@@ -49196,7 +49196,7 @@ function uriEncode(value, keepSlash = false) {
 ;// CONCATENATED MODULE: ./src/oss/endpoint.ts
 /**
  * Where requests go: the origin, the path of an object, and the region used for V4 signing, from the
- * client's endpoint options (shared/reference/oss-protocol.md, "Resumable upload": endpoints).
+ * client's endpoint options (Alibaba Cloud OSS documentation, "Regions and endpoints").
  */
 
 
@@ -60107,7 +60107,7 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  * CRC-64 (and MD5 when asked) of file ranges, computed on worker threads.
  *
  * Hashing on the event loop adds its cost serially to sending and roughly halves the loopback
- * throughput (shared/reference/performance.md), so parts are hashed beside the upload instead of inside it.
+ * throughput (measured with `npm run bench`; README, Benchmarks), so parts are hashed beside the upload instead of inside it.
  * The worker is built from source text so the same code runs from the TypeScript sources and from the
  * single-file bundle, where a separate worker file would not exist.
  */

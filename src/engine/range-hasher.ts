@@ -2,7 +2,7 @@
  * CRC-64 (and MD5 when asked) of file ranges, computed on worker threads.
  *
  * Hashing on the event loop adds its cost serially to sending and roughly halves the loopback
- * throughput (shared/reference/performance.md), so parts are hashed beside the upload instead of inside it.
+ * throughput (measured with `npm run bench`; README, Benchmarks), so parts are hashed beside the upload instead of inside it.
  * The worker is built from source text so the same code runs from the TypeScript sources and from the
  * single-file bundle, where a separate worker file would not exist.
  */

@@ -8,7 +8,7 @@ export interface Body {
   open(): NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Uint8Array;
 }
 
-/** 1 MiB reads: 1.6-1.8x the throughput of the 64 KiB default (shared/reference/performance.md). */
+/** 1 MiB reads: 1.6-1.8x the throughput of the 64 KiB default (measured with `npm run bench`; README, Benchmarks). */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**

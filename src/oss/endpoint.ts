@@ -1,6 +1,6 @@
 /**
  * Where requests go: the origin, the path of an object, and the region used for V4 signing, from the
- * client's endpoint options (shared/reference/oss-protocol.md, "Resumable upload": endpoints).
+ * client's endpoint options (Alibaba Cloud OSS documentation, "Regions and endpoints").
  */
 import { isIP } from 'node:net';
 import { uriEncode } from './uri.ts';

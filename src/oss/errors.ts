@@ -1,7 +1,7 @@
 /**
  * OssError: every failure of an OSS request, from the service (XML body, headers) or from the transport
- * (reset, timeout). Whether it may be retried is decided once, here, from the table in
- * shared/reference/oss-protocol.md ("Errors").
+ * (reset, timeout). Whether it may be retried is decided once, here, following the error codes of the
+ * Alibaba Cloud OSS documentation ("Error codes" and "Error handling").
  */
 import type { OssOperation } from './operations.ts';
 

@@ -1,4 +1,4 @@
-// Proves both signers reproduce every official vector in shared/reference/oss-protocol.md.
+// Proves both signers reproduce the signing examples Alibaba Cloud publishes for OSS V1 and V4 signatures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signV4, type SignableRequest } from '../../../src/oss/signer-v4.ts';
