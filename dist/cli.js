@@ -57027,11 +57027,69 @@ function deleteBody(keys, quiet) {
     return `<?xml version="1.0" encoding="UTF-8"?>\n<Delete><Quiet>${quiet}</Quiet>${items}</Delete>`;
 }
 
+;// CONCATENATED MODULE: ./src/oss/bounded-http.ts
+
+/** No answer: `code` is the socket's (ECONNREFUSED, ...), RequestDeadlineExceeded or AnswerTooLarge. */
+class NoAnswerError extends Error {
+    code;
+    constructor(code, message, cause) {
+        super(message, cause === undefined ? undefined : { cause });
+        this.name = 'NoAnswerError';
+        this.code = code;
+    }
+}
+/** Resolves with any HTTP status; rejects with the caller's abort reason or a NoAnswerError. */
+async function boundedRequest(url, r) {
+    r.signal?.throwIfAborted();
+    const deadline = AbortSignal.timeout(r.timeoutMs);
+    const signal = r.signal ? AbortSignal.any([r.signal, deadline]) : deadline;
+    try {
+        const res = await (0,undici/* request */.Em)(url, {
+            method: r.method,
+            headers: r.headers ?? {},
+            body: r.body ?? null,
+            signal,
+            headersTimeout: r.timeoutMs,
+            bodyTimeout: r.timeoutMs,
+        });
+        const receivedAt = Date.now();
+        const text = await readAtMost(res.body, r.maxBytes);
+        if (text === undefined)
+            throw new NoAnswerError('AnswerTooLarge', `the answer is larger than ${r.maxBytes} bytes`);
+        return { status: res.statusCode, headers: res.headers, text, receivedAt };
+    }
+    catch (e) {
+        if (r.signal?.aborted)
+            throw r.signal.reason;
+        if (e instanceof NoAnswerError)
+            throw e;
+        if (deadline.aborted)
+            throw new NoAnswerError('RequestDeadlineExceeded', `no complete answer within ${r.timeoutMs} ms`, e);
+        const err = e;
+        throw new NoAnswerError(err.code ?? 'ECONNRESET', err.message, e);
+    }
+}
+/** The whole body as text, or undefined (the rest unread, the body destroyed) once it passes `cap` bytes. */
+async function readAtMost(body, cap) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > cap) {
+            body.destroy();
+            return undefined;
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+}
+
 ;// CONCATENATED MODULE: ./src/oss/client.ts
 /**
  * OssClient: the one request pipeline (build, sign, send on a keep-alive undici Agent, map errors, retry)
  * and the object and multipart operations on top of it.
  */
+
 
 
 
@@ -57656,23 +57714,16 @@ function checkHeaders(where, headers, creds) {
 }
 /** The whole body as text, or AnswerTooLarge once it passes `cap` bytes (the rest is never read). */
 async function readCapped(body, cap, option, answer, where) {
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of body) {
-        size += chunk.length;
-        if (size > cap) {
-            body.destroy();
-            throw new OssError({
-                status: answer.status,
-                code: 'AnswerTooLarge',
-                ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
-                requestId: answer.headers['x-oss-request-id'],
-                ...where,
-            });
-        }
-        chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    const text = await readAtMost(body, cap);
+    if (text !== undefined)
+        return text;
+    throw new OssError({
+        status: answer.status,
+        code: 'AnswerTooLarge',
+        ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
+        requestId: answer.headers['x-oss-request-id'],
+        ...where,
+    });
 }
 const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];
 /** `x-oss-copy-source`: the bucket and the URL-encoded key. */
@@ -57810,6 +57861,9 @@ const MIN_ROLE_DURATION_SECONDS = 900;
 const MAX_ROLE_DURATION_SECONDS = 43_200;
 /** STS: 2-64 characters of letters, digits and `.@-_`. */
 const ROLE_SESSION_NAME = /^[\w.@-]{2,64}$/;
+/** The whole exchange, connect to last byte. */
+const STS_TIMEOUT_MS = 30_000;
+const STS_MAX_ANSWER_BYTES = 1024 * 1024;
 function stsUrl(endpoint) {
     const text = endpoint?.trim() || DEFAULT_STS_ENDPOINT;
     return new URL(/^https?:\/\//i.test(text) ? text : `https://${text}`);
@@ -57853,18 +57907,17 @@ async function assumeOnce(r) {
     let serverDate;
     let receivedAt;
     try {
-        const res = await (0,undici/* request */.Em)(url, {
+        // an STS answer is a few KiB: one deadline and one cap, so a trickling or flooding peer cannot hold sign-in
+        const res = await boundedRequest(url, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
             body: form.toString(),
-            signal: r.signal ?? null,
-            headersTimeout: 30_000,
-            bodyTimeout: 30_000,
+            timeoutMs: r.timeoutMs ?? STS_TIMEOUT_MS,
+            maxBytes: STS_MAX_ANSWER_BYTES,
+            signal: r.signal,
         });
-        status = res.statusCode;
+        ({ status, text, receivedAt } = res);
         serverDate = res.headers.date;
-        receivedAt = Date.now();
-        text = await res.body.text();
     }
     catch (e) {
         if (r.signal?.aborted)
@@ -57955,61 +58008,6 @@ function signRpcParams(r) {
         ...r.params,
     };
     return { ...all, Signature: rpcSignature(r.credentials.accessKeySecret, r.method, all) };
-}
-
-;// CONCATENATED MODULE: ./src/oss/bounded-http.ts
-
-/** No answer: `code` is the socket's (ECONNREFUSED, ...), RequestDeadlineExceeded or AnswerTooLarge. */
-class NoAnswerError extends Error {
-    code;
-    constructor(code, message, cause) {
-        super(message, cause === undefined ? undefined : { cause });
-        this.name = 'NoAnswerError';
-        this.code = code;
-    }
-}
-/** Resolves with any HTTP status; rejects with the caller's abort reason or a NoAnswerError. */
-async function boundedRequest(url, r) {
-    r.signal?.throwIfAborted();
-    const deadline = AbortSignal.timeout(r.timeoutMs);
-    const signal = r.signal ? AbortSignal.any([r.signal, deadline]) : deadline;
-    try {
-        const res = await (0,undici/* request */.Em)(url, {
-            method: r.method,
-            headers: r.headers ?? {},
-            body: r.body ?? null,
-            signal,
-            headersTimeout: r.timeoutMs,
-            bodyTimeout: r.timeoutMs,
-        });
-        const receivedAt = Date.now();
-        const chunks = [];
-        let size = 0;
-        for await (const chunk of res.body) {
-            size += chunk.length;
-            if (size > r.maxBytes) {
-                res.body.destroy();
-                throw new NoAnswerError('AnswerTooLarge', `the answer is larger than ${r.maxBytes} bytes`);
-            }
-            chunks.push(chunk);
-        }
-        return {
-            status: res.statusCode,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString('utf8'),
-            receivedAt,
-        };
-    }
-    catch (e) {
-        if (r.signal?.aborted)
-            throw r.signal.reason;
-        if (e instanceof NoAnswerError)
-            throw e;
-        if (deadline.aborted)
-            throw new NoAnswerError('RequestDeadlineExceeded', `no complete answer within ${r.timeoutMs} ms`, e);
-        const err = e;
-        throw new NoAnswerError(err.code ?? 'ECONNRESET', err.message, e);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/oss/rpc-client.ts

@@ -50,22 +50,10 @@ export async function boundedRequest(url: URL, r: BoundedRequest): Promise<Bound
       bodyTimeout: r.timeoutMs,
     });
     const receivedAt = Date.now();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > r.maxBytes) {
-        res.body.destroy();
-        throw new NoAnswerError('AnswerTooLarge', `the answer is larger than ${r.maxBytes} bytes`);
-      }
-      chunks.push(chunk);
-    }
-    return {
-      status: res.statusCode,
-      headers: res.headers,
-      text: Buffer.concat(chunks).toString('utf8'),
-      receivedAt,
-    };
+    const text = await readAtMost(res.body, r.maxBytes);
+    if (text === undefined)
+      throw new NoAnswerError('AnswerTooLarge', `the answer is larger than ${r.maxBytes} bytes`);
+    return { status: res.statusCode, headers: res.headers, text, receivedAt };
   } catch (e) {
     if (r.signal?.aborted) throw r.signal.reason;
     if (e instanceof NoAnswerError) throw e;
@@ -74,4 +62,22 @@ export async function boundedRequest(url: URL, r: BoundedRequest): Promise<Bound
     const err = e as NodeJS.ErrnoException;
     throw new NoAnswerError(err.code ?? 'ECONNRESET', err.message, e);
   }
+}
+
+/** The whole body as text, or undefined (the rest unread, the body destroyed) once it passes `cap` bytes. */
+export async function readAtMost(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  cap: number,
+): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > cap) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

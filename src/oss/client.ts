@@ -23,6 +23,7 @@ import {
   parseXmlDocument,
   str,
 } from './xml.ts';
+import { readAtMost } from './bounded-http.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -907,23 +908,15 @@ async function readCapped(
   answer: Answer,
   where: Where,
 ): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) {
-      body.destroy();
-      throw new OssError({
-        status: answer.status,
-        code: 'AnswerTooLarge',
-        ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
-        requestId: answer.headers['x-oss-request-id'],
-        ...where,
-      });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const text = await readAtMost(body as AsyncIterable<Buffer> & { destroy(): unknown }, cap);
+  if (text !== undefined) return text;
+  throw new OssError({
+    status: answer.status,
+    code: 'AnswerTooLarge',
+    ossMessage: `the answer body passed ${cap} bytes (${option}); no OSS answer is this large`,
+    requestId: answer.headers['x-oss-request-id'],
+    ...where,
+  });
 }
 
 const OBJECT_ACLS = ['default', 'private', 'public-read', 'public-read-write'];

@@ -2,7 +2,7 @@
  * Alibaba Cloud STS AssumeRoleWithOIDC: an OIDC token from an identity provider becomes temporary credentials
  * for a RAM role. The call is anonymous (the token is the proof), an RPC-style POST answered in JSON.
  */
-import { request } from 'undici';
+import { boundedRequest } from './bounded-http.ts';
 import type { Credentials } from './client.ts';
 import { OssError, isOssError, transportError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelayMs, sleep } from './retry.ts';
@@ -13,6 +13,9 @@ export const MIN_ROLE_DURATION_SECONDS = 900;
 export const MAX_ROLE_DURATION_SECONDS = 43_200;
 /** STS: 2-64 characters of letters, digits and `.@-_`. */
 export const ROLE_SESSION_NAME = /^[\w.@-]{2,64}$/;
+/** The whole exchange, connect to last byte. */
+const STS_TIMEOUT_MS = 30_000;
+const STS_MAX_ANSWER_BYTES = 1024 * 1024;
 
 export interface AssumeRoleWithOidcRequest {
   /** `https://sts.aliyuncs.com` or a regional / VPC STS endpoint; a bare host means https. */
@@ -25,6 +28,8 @@ export interface AssumeRoleWithOidcRequest {
   /** A policy that narrows the role's permissions for this session. */
   policy?: string | undefined;
   retry?: Partial<RetryPolicy> | undefined;
+  /** Each attempt, connect to last byte. @default 30000 */
+  timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -84,18 +89,17 @@ async function assumeOnce(r: AssumeRoleWithOidcRequest): Promise<Credentials> {
   let serverDate: string | string[] | undefined;
   let receivedAt: number;
   try {
-    const res = await request(url, {
+    // an STS answer is a few KiB: one deadline and one cap, so a trickling or flooding peer cannot hold sign-in
+    const res = await boundedRequest(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form.toString(),
-      signal: r.signal ?? null,
-      headersTimeout: 30_000,
-      bodyTimeout: 30_000,
+      timeoutMs: r.timeoutMs ?? STS_TIMEOUT_MS,
+      maxBytes: STS_MAX_ANSWER_BYTES,
+      signal: r.signal,
     });
-    status = res.statusCode;
+    ({ status, text, receivedAt } = res);
     serverDate = res.headers.date;
-    receivedAt = Date.now();
-    text = await res.body.text();
   } catch (e) {
     if (r.signal?.aborted) throw r.signal.reason;
     throw transportError(e, { operation: 'AssumeRoleWithOIDC' });

@@ -399,3 +399,40 @@ test(
     assert.ok(sts.requests.length <= 3, `${sts.requests.length} AssumeRoleWithOIDC calls for 64 requests`);
   },
 );
+
+test(
+  'an STS answer that trickles or never ends is bounded like every OSS answer',
+  { timeout: 30_000 },
+  async (t) => {
+    const sts = await startHostile((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.path === '/flood') endless(res);
+      else trickle(res, ' ', 100);
+      return true;
+    });
+    t.after(() => sts.close());
+    const ask = (mode: string) =>
+      assumeRoleWithOidc({
+        endpoint: `${sts.url}/${mode}`,
+        roleArn: 'acs:ram::1:role/x',
+        oidcProviderArn: 'acs:ram::1:oidc-provider/x',
+        oidcToken: 'token',
+        roleSessionName: 'trickle',
+        timeoutMs: 500,
+        retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+      });
+    const started = Date.now();
+    await assert.rejects(ask('trickle'), (e: OssError) => {
+      assert.equal(e.code, 'RequestDeadlineExceeded');
+      return true;
+    });
+    const took = Date.now() - started;
+    assert.ok(took >= 1000 && took < 5000, `two attempts of 500 ms, took ${took}`);
+    const before = sts.requests.length;
+    await assert.rejects(ask('flood'), (e: OssError) => {
+      assert.equal(e.code, 'AnswerTooLarge');
+      return true;
+    });
+    assert.equal(sts.requests.length - before, 1, 'an answer too large is not asked again');
+  },
+);
