@@ -61846,7 +61846,6 @@ function parseShard(raw) {
 
 
 
-
 /** Codes that will answer every request the same way: the run stops at the first one. */
 const FATAL_HINTS = {
     SignatureDoesNotMatch: 'check the AccessKey secret (and that `signature-version` and `region` match the bucket)',
@@ -61997,10 +61996,7 @@ async function deploy(o) {
         };
         const inner = createLimiter(s.maxInFlight);
         const limiter = listing ? inner : probingLimiter(inner);
-        const etags = new Map(listing?.map((x) => [x.key, x.etag]));
-        const checked = verify.length > 0
-            ? await verifyStored(o, client, limiter, verify, planOf, (k) => etags.get(k), signal)
-            : undefined;
+        const checked = verify.length > 0 ? await verifyStored(o, client, limiter, verify, planOf, signal) : undefined;
         if (checked && checked.problems.length > 0) {
             const text = unverifiedText(checked.problems, verify.length, files.length, s.dryRun);
             if (!s.dryRun) {
@@ -62134,7 +62130,7 @@ function compareWithStored(s, client, limiter, f, item, signal) {
  * The cleanup step's check that every shard finished: each key stored with its size, CRC-64 and headers, by
  * the same comparison as the dry run. Read only; the listing answers for missing and resized keys.
  */
-async function verifyStored(o, client, limiter, files, planOf, etagOf, signal) {
+async function verifyStored(o, client, limiter, files, planOf, signal) {
     const s = o.settings;
     const items = uploadItems(files, s.rules);
     const rows = new Array(files.length);
@@ -62144,24 +62140,10 @@ async function verifyStored(o, client, limiter, files, planOf, etagOf, signal) {
     await eachLimited(files, s.maxInFlight, async (f, i) => {
         let problem;
         const p = planOf(f);
-        // a single-request object's listed ETag is the MD5 of its bytes: the listing alone proves a shard stored
-        // the file (its upload verified the headers), with no HEAD per key; other ETags are checked by HEAD
-        const md5 = /^"?([0-9a-fA-F]{32})"?$/.exec(etagOf(f.key) ?? '')?.[1]?.toLowerCase();
         if (p === 'new')
             problem = 'missing';
         else if (p === 'changed')
             problem = 'different size';
-        else if (md5 !== undefined && p === 'same size') {
-            try {
-                const local = await sharedRangeHasher().hash(f.file, 0, f.size, { md5: true });
-                if (local.md5 !== md5)
-                    problem = 'different bytes';
-            }
-            catch (e) {
-                signal.throwIfAborted();
-                problem = `not checked: ${describeError(e)}`;
-            }
-        }
         else {
             try {
                 const d = await compareWithStored(s, client, limiter, f, items[i], signal);

@@ -59,8 +59,6 @@ export interface CleanupLog {
 export interface ListedObject {
   key: string;
   size: number;
-  /** As listed: a single-request object's is the MD5 of its bytes. */
-  etag?: string;
   /** On the server's clock; undefined when the listing gave no valid date (the age is then unknown). */
   lastModified: Date | undefined;
 }

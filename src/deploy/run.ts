@@ -28,7 +28,6 @@ import { SettingError, ref } from './setting-error.ts';
 import type { DeploySettings } from './settings.ts';
 import { inShare, shardLabel, shardOf } from './shard.ts';
 import { formatBytes } from './size.ts';
-import { sharedRangeHasher } from '../engine/range-hasher.ts';
 
 /** Where the deploy writes; each line is made safe by the front end. */
 export interface DeployLog {
@@ -239,11 +238,8 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     const inner = createLimiter(s.maxInFlight);
     const limiter = listing ? inner : probingLimiter(inner);
 
-    const etags = new Map(listing?.map((x) => [x.key, x.etag]));
     const checked =
-      verify.length > 0
-        ? await verifyStored(o, client, limiter, verify, planOf, (k) => etags.get(k), signal)
-        : undefined;
+      verify.length > 0 ? await verifyStored(o, client, limiter, verify, planOf, signal) : undefined;
     if (checked && checked.problems.length > 0) {
       const text = unverifiedText(checked.problems, verify.length, files.length, s.dryRun);
       if (!s.dryRun) {
@@ -424,7 +420,6 @@ async function verifyStored(
   limiter: Limiter,
   files: readonly FoundFile[],
   planOf: (f: FoundFile) => Plan,
-  etagOf: (key: string) => string | undefined,
   signal: AbortSignal,
 ): Promise<Verified> {
   const s = o.settings;
@@ -436,20 +431,9 @@ async function verifyStored(
   await eachLimited(files, s.maxInFlight, async (f, i) => {
     let problem: string | undefined;
     const p = planOf(f);
-    // a single-request object's listed ETag is the MD5 of its bytes: the listing alone proves a shard stored
-    // the file (its upload verified the headers), with no HEAD per key; other ETags are checked by HEAD
-    const md5 = /^"?([0-9a-fA-F]{32})"?$/.exec(etagOf(f.key) ?? '')?.[1]?.toLowerCase();
     if (p === 'new') problem = 'missing';
     else if (p === 'changed') problem = 'different size';
-    else if (md5 !== undefined && p === 'same size') {
-      try {
-        const local = await sharedRangeHasher().hash(f.file, 0, f.size, { md5: true });
-        if (local.md5 !== md5) problem = 'different bytes';
-      } catch (e) {
-        signal.throwIfAborted();
-        problem = `not checked: ${describeError(e)}`;
-      }
-    } else {
+    else {
       try {
         const d = await compareWithStored(s, client, limiter, f, items[i]!, signal);
         if (d === 'upload') problem = p === 'unknown' ? 'missing or different bytes' : 'different bytes';
