@@ -14,7 +14,8 @@ export async function startTestServer(
     dataDir,
     close: async () => {
       await closeServer();
-      await rm(dataDir, { recursive: true, force: true });
+      // a request cut by a reset fault may still be writing its temp file while the tree is removed
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   });
 }
