@@ -48364,7 +48364,7 @@ const DEFAULTS = {
     [INPUT.internal]: 'false',
     [INPUT.destination]: '',
     [INPUT.threadNum]: '4',
-    [INPUT.maxInFlight]: '64',
+    [INPUT.maxInFlight]: '128',
     [INPUT.partSize]: 'auto',
     [INPUT.skipUnchanged]: 'true',
     [INPUT.enableCheckpoint]: 'true',
@@ -49647,6 +49647,27 @@ function headerNameProblem(name) {
     return HEADER_NAME.test(name)
         ? undefined
         : `header name ${JSON.stringify(name)} is not an RFC 9110 token (letters, digits and !#$%&'*+-.^_\`|~)`;
+}
+
+;// CONCATENATED MODULE: ./src/oss/key-order.ts
+/**
+ * The order OSS lists keys in: by their UTF-8 bytes, which is the order of their code points. JavaScript
+ * compares UTF-16 code units instead, and the two disagree where a character beyond U+FFFF (a surrogate pair,
+ * units D800-DFFF) meets one from U+E000-U+FFFF: the pair sorts first in UTF-16 and last in UTF-8.
+ */
+function compareKeys(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+        const x = a.charCodeAt(i);
+        const y = b.charCodeAt(i);
+        if (x !== y)
+            return codePointRank(x) - codePointRank(y);
+    }
+    return a.length - b.length;
+}
+/** A code unit's place in code point order: surrogates lifted above every other unit. */
+function codePointRank(unit) {
+    return unit >= 0xd800 && unit <= 0xdfff ? unit + 0x2800 : unit;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/fast-xml-parser/src/util.js
@@ -57102,6 +57123,7 @@ async function readAtMost(body, cap) {
 
 
 
+
 class OssClient {
     endpoint;
     agent;
@@ -57380,6 +57402,10 @@ class OssClient {
         return uploads;
     }
     /** Every object under `prefix` (ListObjectsV2), following the pages. */
+    /**
+     * The objects under `prefix`, or the part of them after `startAfter` and up to `through` (both in the
+     * listing's order, UTF-8 bytes): a range lets a caller list a large prefix in several requests at once.
+     */
     async listObjects(o) {
         const objects = [];
         await this.paginate('ListObjects', o, '', 'NextContinuationToken', (m) => m, async (token) => {
@@ -57392,14 +57418,26 @@ class OssClient {
                     'max-keys': '1000',
                     prefix: o.prefix ?? '',
                     'encoding-type': 'url',
-                    ...(token ? { 'continuation-token': token } : {}),
+                    ...(token
+                        ? { 'continuation-token': token }
+                        : o.startAfter !== undefined
+                            ? { 'start-after': o.startAfter }
+                            : {}),
                 },
                 signal: o.signal,
             });
             const decode = this.keyDecoder('ListObjects', o, xml);
+            // a key at or past `through` ends the range: later pages hold only keys after it
+            let reached = false;
             for (const c of list(xml.Contents)) {
+                const key = this.underPrefix('ListObjects', o, decode(str(c.Key)));
+                const order = o.through === undefined ? -1 : compareKeys(key, o.through);
+                if (order >= 0)
+                    reached = true;
+                if (order > 0)
+                    continue;
                 objects.push({
-                    key: this.underPrefix('ListObjects', o, decode(str(c.Key))),
+                    key,
                     size: Number(str(c.Size)),
                     etag: str(c.ETag) ?? '',
                     // missing or not a date: unknown, which a caller must not read as old (1970)
@@ -57407,7 +57445,7 @@ class OssClient {
                 });
             }
             const next = nonEmpty(str(xml.NextContinuationToken));
-            return { xml, next: next === undefined ? undefined : decode(next) };
+            return { xml, next: next === undefined ? undefined : decode(next), done: reached };
         });
         return objects;
     }
@@ -57443,15 +57481,15 @@ class OssClient {
     }
     /**
      * Follow a listing's pages: `page` sends one and returns the next marker (undefined when the answer has
-     * none). A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
+     * none), or says the caller has seen enough. A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
      * MalformedAnswer instead of asking for the same page forever.
      */
     async paginate(operation, at, first, markerName, id, page) {
         const seen = new Set([id(first)]);
         let marker = first;
         for (let n = 1;; n++) {
-            const { xml, next } = await page(marker);
-            if (str(xml.IsTruncated) !== 'true')
+            const { xml, next, done } = await page(marker);
+            if (done === true || str(xml.IsTruncated) !== 'true')
                 return;
             const max = this.limits.maxListPages;
             if (n >= max)
@@ -58505,6 +58543,7 @@ function ecsRoleCredentials(o = {}) {
 
 ;// CONCATENATED MODULE: ./src/oss/index.ts
 /** The OSS protocol layer's public surface. Knows nothing of GitHub or of the upload engine. */
+
 
 
 
@@ -60993,6 +61032,53 @@ function byAge(candidates, minAge, client) {
     return { kept, unknown, why: 'listed without a valid LastModified' };
 }
 
+;// CONCATENATED MODULE: ./src/deploy/listing.ts
+/**
+ * The destination listed in key ranges at once. ListObjectsV2 pages one after another (each page names the
+ * next), so 4,000 keys took four round trips in a row; the planned keys are known before the listing, so the
+ * key space is cut at every thousandth of them and the ranges are asked for together, each mostly one page.
+ */
+
+/** Planned keys per range: one page's worth (ListObjectsV2 answers at most 1,000 keys). */
+const KEYS_PER_RANGE = 1000;
+/** Ranges asked for at once: a listing of 16,000 planned keys in one round trip, not a burst without end. */
+const RANGES_AT_ONCE = 16;
+/**
+ * Every object under `prefix`, listed in ranges cut at the local `keys` under it: a range ends at (and includes) a
+ * planned key and the next begins after it, so together they cover the prefix once, whatever else it holds.
+ * A key a server lists twice (one that ignores `start-after`) is kept once; the result is in listing order.
+ */
+async function listInRanges(client, o) {
+    const sorted = [...new Set(o.keys.filter((k) => k.startsWith(o.prefix)))].sort(compareKeys);
+    const cuts = [];
+    for (let i = KEYS_PER_RANGE - 1; i < sorted.length - 1; i += KEYS_PER_RANGE)
+        cuts.push(sorted[i]);
+    const ranges = [undefined, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
+    const stop = new AbortController();
+    const signal = AbortSignal.any([o.signal, stop.signal]);
+    const pages = [];
+    let next = 0;
+    const worker = async () => {
+        while (next < ranges.length) {
+            const range = ranges[next++];
+            pages.push(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, ...range, signal }));
+        }
+    };
+    try {
+        await Promise.all(Array.from({ length: Math.min(RANGES_AT_ONCE, ranges.length) }, worker));
+    }
+    catch (e) {
+        // the other ranges are of no use now: stop them rather than leave them running
+        stop.abort(e);
+        throw e;
+    }
+    const byKey = new Map();
+    for (const page of pages)
+        for (const x of page)
+            byKey.set(x.key, x);
+    return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
+}
+
 ;// CONCATENATED MODULE: ./src/deploy/compare.ts
 /**
  * What the engine's skip-unchanged would decide for a file whose stored object has its size, without doing it:
@@ -61846,6 +61932,7 @@ function parseShard(raw) {
 
 
 
+
 /** Codes that will answer every request the same way: the run stops at the first one. */
 const FATAL_HINTS = {
     SignatureDoesNotMatch: 'check the AccessKey secret (and that `signature-version` and `region` match the bucket)',
@@ -61976,7 +62063,13 @@ async function deploy(o) {
                 ? destinationPrefix(s.destination)
                 : commonKeyPrefix(planned.map((f) => f.key));
             try {
-                listing = await client.listObjects({ bucket: s.bucket, prefix, signal });
+                listing = await listInRanges(client, {
+                    bucket: s.bucket,
+                    prefix,
+                    // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
+                    keys: found.map((f) => f.key),
+                    signal,
+                });
                 o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
             }
             catch (e) {
@@ -63153,7 +63246,7 @@ Credentials (prefer the environment; command lines can be seen by other users):
 
 How:
   --thread-num N              parts of one big file in flight, 1-64 (default 4)
-  --max-in-flight N           requests in flight across all files, 1-256 (default 64): small
+  --max-in-flight N           requests in flight across all files, 1-256 (default ${DEFAULTS[INPUT.maxInFlight]}): small
                               files, checks and deletes wait on the round trip, not the bandwidth
   --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { uploadFiles } from '../engine/index.ts';
-import { INPUT } from '../deploy/constants.ts';
+import { DEFAULTS, INPUT } from '../deploy/constants.ts';
 import { describeError } from '../deploy/describe.ts';
 import { FileLedger } from '../deploy/ledger.ts';
 import { safeLine, safeLines } from '../deploy/log-line.ts';
@@ -117,7 +117,7 @@ Credentials (prefer the environment; command lines can be seen by other users):
 
 How:
   --thread-num N              parts of one big file in flight, 1-64 (default 4)
-  --max-in-flight N           requests in flight across all files, 1-256 (default 64): small
+  --max-in-flight N           requests in flight across all files, 1-256 (default ${DEFAULTS[INPUT.maxInFlight]}): small
                               files, checks and deletes wait on the round trip, not the bandwidth
   --part-size SIZE            100KB-5GB, e.g. 8MiB (1024-based units), or auto (default)
   --no-enable-checkpoint      no checkpoints: an interrupted upload is aborted on the server

@@ -76,7 +76,7 @@ export const DEFAULTS = {
   [INPUT.internal]: 'false',
   [INPUT.destination]: '',
   [INPUT.threadNum]: '4',
-  [INPUT.maxInFlight]: '64',
+  [INPUT.maxInFlight]: '128',
   [INPUT.partSize]: 'auto',
   [INPUT.skipUnchanged]: 'true',
   [INPUT.enableCheckpoint]: 'true',

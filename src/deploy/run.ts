@@ -15,6 +15,7 @@ import {
 } from '../engine/index.ts';
 import { type Credentials, type CredentialsProvider, OssClient, isOssError } from '../oss/index.ts';
 import { type CleanupResult, NO_CLEANUP, type ListedObject, cleanUp, destinationPrefix } from './cleanup.ts';
+import { listInRanges } from './listing.ts';
 import { decideOnly } from './compare.ts';
 import { DEFAULTS, INPUT } from './constants.ts';
 import { describeError } from './describe.ts';
@@ -217,7 +218,13 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
         ? destinationPrefix(s.destination)
         : commonKeyPrefix(planned.map((f) => f.key));
       try {
-        listing = await client.listObjects({ bucket: s.bucket, prefix, signal });
+        listing = await listInRanges(client, {
+          bucket: s.bucket,
+          prefix,
+          // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
+          keys: found.map((f) => f.key),
+          signal,
+        });
         o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
       } catch (e) {
         o.signal?.throwIfAborted();

@@ -14,6 +14,7 @@ import { signV1 } from './signer-v1.ts';
 import { type SignableRequest, signV4 } from './signer-v4.ts';
 import { uriEncode } from './uri.ts';
 import { headerNameProblem, headerValueProblem } from './headers.ts';
+import { compareKeys } from './key-order.ts';
 import {
   completeBody,
   deleteBody,
@@ -531,9 +532,15 @@ export class OssClient {
   }
 
   /** Every object under `prefix` (ListObjectsV2), following the pages. */
+  /**
+   * The objects under `prefix`, or the part of them after `startAfter` and up to `through` (both in the
+   * listing's order, UTF-8 bytes): a range lets a caller list a large prefix in several requests at once.
+   */
   async listObjects(o: {
     bucket: string;
     prefix?: string;
+    startAfter?: string | undefined;
+    through?: string | undefined;
     signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date | undefined }>> {
     const objects: Awaited<ReturnType<OssClient['listObjects']>> = [];
@@ -553,14 +560,24 @@ export class OssClient {
             'max-keys': '1000',
             prefix: o.prefix ?? '',
             'encoding-type': 'url',
-            ...(token ? { 'continuation-token': token } : {}),
+            ...(token
+              ? { 'continuation-token': token }
+              : o.startAfter !== undefined
+                ? { 'start-after': o.startAfter }
+                : {}),
           },
           signal: o.signal,
         });
         const decode = this.keyDecoder('ListObjects', o, xml);
+        // a key at or past `through` ends the range: later pages hold only keys after it
+        let reached = false;
         for (const c of list(xml.Contents)) {
+          const key = this.underPrefix('ListObjects', o, decode(str(c.Key)));
+          const order = o.through === undefined ? -1 : compareKeys(key, o.through);
+          if (order >= 0) reached = true;
+          if (order > 0) continue;
           objects.push({
-            key: this.underPrefix('ListObjects', o, decode(str(c.Key))),
+            key,
             size: Number(str(c.Size)),
             etag: str(c.ETag) ?? '',
             // missing or not a date: unknown, which a caller must not read as old (1970)
@@ -568,7 +585,7 @@ export class OssClient {
           });
         }
         const next = nonEmpty(str(xml.NextContinuationToken));
-        return { xml, next: next === undefined ? undefined : decode(next) };
+        return { xml, next: next === undefined ? undefined : decode(next), done: reached };
       },
     );
     return objects;
@@ -613,7 +630,7 @@ export class OssClient {
 
   /**
    * Follow a listing's pages: `page` sends one and returns the next marker (undefined when the answer has
-   * none). A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
+   * none), or says the caller has seen enough. A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
    * MalformedAnswer instead of asking for the same page forever.
    */
   private async paginate<M>(
@@ -622,13 +639,13 @@ export class OssClient {
     first: M,
     markerName: string,
     id: (marker: M) => string,
-    page: (marker: M) => Promise<{ xml: Record<string, unknown>; next: M | undefined }>,
+    page: (marker: M) => Promise<{ xml: Record<string, unknown>; next: M | undefined; done?: boolean }>,
   ): Promise<void> {
     const seen = new Set([id(first)]);
     let marker = first;
     for (let n = 1; ; n++) {
-      const { xml, next } = await page(marker);
-      if (str(xml.IsTruncated) !== 'true') return;
+      const { xml, next, done } = await page(marker);
+      if (done === true || str(xml.IsTruncated) !== 'true') return;
       const max = this.limits.maxListPages;
       if (n >= max)
         throw this.malformed(operation, at, `still truncated after ${n} pages (maxListPages ${max})`);

@@ -7,6 +7,7 @@ export {
   type ObjectInfo,
 } from './client.ts';
 export { OssError, isOssError, isRetryable } from './errors.ts';
+export { compareKeys } from './key-order.ts';
 export { OSS_OPERATIONS, type OssOperation } from './operations.ts';
 export { type Body, fileRangeBody, bufferBody, READ_CHUNK_BYTES } from './body.ts';
 export {

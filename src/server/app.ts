@@ -748,7 +748,7 @@ export async function startServer(opts: ServerOptions): Promise<OssTestServer> {
           const after = token
             ? Buffer.from(token, 'base64url').toString('utf8')
             : (target.params.get('start-after') ?? '');
-          const all = (await store.listObjects(bucket, prefix)).filter((o) => o.key > after);
+          const all = store.listObjects(bucket, prefix, after, max + 1);
           const page = all.slice(0, max);
           const truncated = all.length > max;
           const body = xml(

@@ -3,12 +3,11 @@
  * into place, so a reader never sees half an object; keys of any shape map to hashed file names.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { once } from 'node:events';
 import { Crc64, crc64Combine } from '../oss/crc64.ts';
 
 export interface StoredObject {
@@ -65,7 +64,7 @@ async function writeStream(source: Readable, path: string, onBytes?: (n: number)
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await pipeline(source, tap, createWriteStream(tmp));
-    await rename(tmp, path);
+    await replaceData(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
@@ -75,6 +74,13 @@ async function writeStream(source: Readable, path: string, onBytes?: (n: number)
 
 export class Store {
   private readonly root: string;
+  /**
+   * Each listed bucket's objects by key, kept in memory as OSS keeps its index: a listing that read every
+   * object's metadata file took seconds in a bucket of thousands, a cost no real region has. Filled from disk
+   * on a bucket's first listing (synchronously, so no write can slip between the read and the fill) and kept
+   * current by every write through this store.
+   */
+  private readonly index = new Map<string, { byKey: Map<string, StoredObject>; sorted?: StoredObject[] }>();
 
   constructor(root: string) {
     this.root = root;
@@ -115,7 +121,7 @@ export class Store {
   objectStream(bucket: string, key: string, start?: number, end?: number): Readable {
     // an empty range (a copy of an empty object) has no valid `end` for createReadStream
     if (end !== undefined && end < (start ?? 0)) return Readable.from([]);
-    return createReadStream(`${this.objectPath(bucket, key)}.data`, { start, end });
+    return Readable.from(dataRange(`${this.objectPath(bucket, key)}.data`, start ?? 0, end ?? Infinity));
   }
 
   /** `source` (of this bucket) as `key` with `headers`; the bytes, ETag and CRC-64 are the source's. */
@@ -128,16 +134,16 @@ export class Store {
     const path = this.objectPath(bucket, key);
     if (key !== source.key) {
       const tmp = `${path}.data.${randomBytes(6).toString('hex')}.tmp`;
-      await copyFile(`${this.objectPath(bucket, source.key)}.data`, tmp);
-      await rename(tmp, `${path}.data`);
+      await cp(`${this.objectPath(bucket, source.key)}.data`, tmp, { recursive: true });
+      await replaceData(tmp, `${path}.data`);
     }
     const meta: StoredObject = { ...source, key, headers, lastModified: new Date().toUTCString() };
-    await this.writeMeta(path, meta);
+    await this.writeMeta(bucket, meta);
     return meta;
   }
 
   async setHeaders(bucket: string, obj: StoredObject, headers: Record<string, string>): Promise<void> {
-    await this.writeMeta(this.objectPath(bucket, obj.key), { ...obj, headers });
+    await this.writeMeta(bucket, { ...obj, headers });
   }
 
   async putObject(
@@ -157,33 +163,67 @@ export class Store {
       lastModified: new Date().toUTCString(),
       headers,
     };
-    await this.writeMeta(path, meta);
+    await this.writeMeta(bucket, meta);
     return meta;
   }
 
-  private async writeMeta(path: string, meta: StoredObject): Promise<void> {
+  private async writeMeta(bucket: string, meta: StoredObject): Promise<void> {
+    const path = this.objectPath(bucket, meta.key);
     const tmp = `${path}.json.${randomBytes(6).toString('hex')}.tmp`;
     await writeFile(tmp, JSON.stringify(meta));
     await rename(tmp, `${path}.json`);
+    this.indexed(bucket, (byKey) => byKey.set(meta.key, meta));
+  }
+
+  /** Apply `change` to the bucket's index, if it has one yet. */
+  private indexed(bucket: string, change: (byKey: Map<string, StoredObject>) => void): void {
+    const entry = this.index.get(bucket);
+    if (!entry) return;
+    change(entry.byKey);
+    entry.sorted = undefined;
+  }
+
+  private sortedObjects(bucket: string): StoredObject[] {
+    let entry = this.index.get(bucket);
+    if (!entry) {
+      const dir = join(this.bucketDir(bucket), 'objects');
+      const byKey = new Map<string, StoredObject>();
+      for (const n of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+        const meta = JSON.parse(readFileSync(join(dir, n), 'utf8')) as StoredObject;
+        byKey.set(meta.key, meta);
+      }
+      entry = { byKey };
+      this.index.set(bucket, entry);
+    }
+    entry.sorted ??= [...entry.byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return entry.sorted;
   }
 
   async deleteObject(bucket: string, key: string): Promise<boolean> {
     const path = this.objectPath(bucket, key);
     const existed = (await this.getObject(bucket, key)) !== undefined;
     await rm(`${path}.json`, { force: true });
-    await rm(`${path}.data`, { force: true });
+    await rm(`${path}.data`, { recursive: true, force: true });
+    this.indexed(bucket, (byKey) => byKey.delete(key));
     return existed;
   }
 
-  async listObjects(bucket: string, prefix: string): Promise<StoredObject[]> {
-    const dir = join(this.bucketDir(bucket), 'objects');
-    const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
-    const objects: StoredObject[] = [];
-    for (const n of names) {
-      const meta = JSON.parse(await readFile(join(dir, n), 'utf8')) as StoredObject;
-      if (meta.key.startsWith(prefix)) objects.push(meta);
+  /** Up to `limit` objects under `prefix` whose keys sort after `after`, in key order. */
+  listObjects(bucket: string, prefix: string, after = '', limit = Infinity): StoredObject[] {
+    const sorted = this.sortedObjects(bucket);
+    // the first key both at or past the prefix and past `after`: both hold from some point on
+    const wanted = (k: string): boolean => k >= prefix && k > after;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (wanted(sorted[mid]!.key)) hi = mid;
+      else lo = mid + 1;
     }
-    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const out: StoredObject[] = [];
+    for (let i = lo; i < sorted.length && out.length < limit && sorted[i]!.key.startsWith(prefix); i++)
+      out.push(sorted[i]!);
+    return out;
   }
 
   // --- multipart -----------------------------------------------------------------------------
@@ -267,24 +307,21 @@ export class Store {
     return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
-  /** Concatenate the chosen parts into the object, streamed; CRC combined from the parts, not re-read. */
+  /**
+   * The chosen parts become the object's data as they are, moved (not copied) into a directory read in order:
+   * as in OSS, completing an upload costs a round trip, not a copy of every byte. CRC combined from the parts.
+   */
   async complete(upload: UploadMeta, parts: StoredPart[]): Promise<StoredObject> {
     const dir = this.uploadDir(upload.uploadId);
     const path = this.objectPath(upload.bucket, upload.key);
     const tmp = `${path}.data.${randomBytes(6).toString('hex')}.tmp`;
-    const out = createWriteStream(tmp);
     try {
-      for (const p of parts)
-        for await (const chunk of createReadStream(join(dir, `${p.partNumber}.data`))) {
-          if (!out.write(chunk)) await once(out, 'drain');
-        }
-      await new Promise<void>((resolve, reject) =>
-        out.end((e?: Error | null) => (e ? reject(e) : resolve())),
-      );
-      await rename(tmp, `${path}.data`);
+      await mkdir(tmp);
+      for (const [i, p] of parts.entries())
+        await rename(join(dir, `${p.partNumber}.data`), join(tmp, String(i).padStart(5, '0')));
+      await replaceData(tmp, `${path}.data`);
     } catch (e) {
-      out.destroy();
-      await rm(tmp, { force: true });
+      await rm(tmp, { recursive: true, force: true });
       throw e;
     }
     let crc = 0n;
@@ -298,8 +335,44 @@ export class Store {
       lastModified: new Date().toUTCString(),
       headers: upload.headers,
     };
-    await this.writeMeta(path, meta);
+    await this.writeMeta(upload.bucket, meta);
     await rm(dir, { recursive: true, force: true });
     return meta;
+  }
+}
+
+/**
+ * Put the data at `tmp` (a file, or a directory of a completed upload's parts) in place of whatever data is at
+ * `path`: one rename where the kinds allow it, else the old data moved aside first.
+ */
+async function replaceData(tmp: string, path: string): Promise<void> {
+  try {
+    await rename(tmp, path);
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+  }
+  const old = `${path}.${randomBytes(6).toString('hex')}.old`;
+  await rename(path, old);
+  await rename(tmp, path);
+  await rm(old, { recursive: true, force: true });
+}
+
+/** Bytes `start` .. `end` (inclusive) of an object's data: one file, or its parts' files in name order. */
+async function* dataRange(path: string, start: number, end: number): AsyncGenerator<Buffer> {
+  if (!(await stat(path)).isDirectory()) {
+    yield* createReadStream(path, { start, end: Number.isFinite(end) ? end : undefined });
+    return;
+  }
+  let offset = 0;
+  for (const name of (await readdir(path)).sort()) {
+    const file = join(path, name);
+    const size = (await stat(file)).size;
+    const from = Math.max(start, offset);
+    const to = Math.min(end, offset + size - 1);
+    if (from <= to) yield* createReadStream(file, { start: from - offset, end: to - offset });
+    offset += size;
+    if (offset > end) return;
   }
 }

@@ -6,6 +6,11 @@ import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { startHostile } from './hostile.ts';
 import { serverClientDir } from '../helpers/setup.ts';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Store } from '../../src/server/store.ts';
 
 const bucket = 'test-bucket';
 
@@ -203,4 +208,99 @@ test('the server URL-encodes keys in list answers when encoding-type=url is aske
     assert.match(a, /<EncodingType>url<\/EncodingType>/);
     assert.match(a, /<Key>enc%2Fa%0Db%26<\/Key>/);
   }
+});
+
+test('a completed upload keeps its parts as the data: ranges across parts, copies, overwrites and deletes read the right bytes', async (t) => {
+  const { client } = await setup(t);
+  const data = Buffer.alloc(350 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 10)) % 253;
+  const cut = [0, 120 * 1024, 240 * 1024, data.length];
+  const multipart = async (key: string): Promise<void> => {
+    const { uploadId } = await client.initiateMultipartUpload({ bucket, key });
+    const parts = [];
+    for (let n = 1; n < cut.length; n++) {
+      const p = await client.uploadPart({
+        bucket,
+        key,
+        uploadId,
+        partNumber: n,
+        body: bufferBody(data.subarray(cut[n - 1], cut[n])),
+      });
+      parts.push({ partNumber: n, etag: p.etag });
+    }
+    const done = await client.completeMultipartUpload({ bucket, key, uploadId, parts });
+    assert.equal(done.crc64, crc64(data));
+  };
+  await client.putObject({ bucket, key: 'm', body: bufferBody('a single object first') });
+  await multipart('m');
+  assert.deepEqual(await readObject(client, bucket, 'm'), data);
+  // a range from inside part 1 to inside part 3, read by UploadPartCopy
+  const { uploadId } = await client.initiateMultipartUpload({ bucket, key: 'r' });
+  const range = { start: 100 * 1024, length: 200 * 1024 };
+  const copied = await client.uploadPartCopy({
+    bucket,
+    key: 'r',
+    uploadId,
+    partNumber: 1,
+    sourceKey: 'm',
+    range,
+  });
+  assert.equal(copied.crc64, crc64(data.subarray(range.start, range.start + range.length)));
+  await client.copyObject({ bucket, key: 'm', headers: { 'content-type': 'text/plain' } });
+  assert.deepEqual(await readObject(client, bucket, 'm'), data);
+  await multipart('m2');
+  await multipart('m2'); // parts over parts
+  assert.deepEqual(await readObject(client, bucket, 'm2'), data);
+  await client.putObject({ bucket, key: 'm', body: bufferBody('single again') });
+  assert.equal((await readObject(client, bucket, 'm')).toString(), 'single again');
+  await client.deleteObjects({ bucket, keys: ['m2'] });
+  assert.deepEqual(
+    (await client.listObjects({ bucket })).map((o) => o.key),
+    ['m'],
+  );
+});
+
+test('listings page through thousands of keys in order, by prefix, and see every write and delete at once', async (t) => {
+  const { client } = await setup(t);
+  const keys = Array.from({ length: 2100 }, (_, i) => `p/${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < keys.length; i += 100)
+    await Promise.all(
+      keys.slice(i, i + 100).map((key) => client.putObject({ bucket, key, body: bufferBody(key) })),
+    );
+  await client.putObject({ bucket, key: 'o', body: bufferBody('outside the prefix') });
+  await client.putObject({ bucket, key: 'p', body: bufferBody('the prefix itself') });
+  assert.deepEqual(
+    (await client.listObjects({ bucket, prefix: 'p/' })).map((o) => o.key),
+    keys,
+  );
+  await client.deleteObjects({ bucket, keys: keys.slice(0, 1500) });
+  await client.putObject({ bucket, key: 'p/9999', body: bufferBody('late') });
+  assert.deepEqual(
+    (await client.listObjects({ bucket, prefix: 'p' })).map((o) => o.key),
+    ['p', ...keys.slice(1500), 'p/9999'],
+  );
+});
+
+test('the store copies an object kept as parts to another key, and deletes it whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'oss-store-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = new Store(dir);
+  await store.createBucket('b');
+  const up = await store.initiate('b', 'src', {});
+  const chunks = [Buffer.from('first part, '), Buffer.from('second part')];
+  const parts = [];
+  for (const [i, c] of chunks.entries())
+    parts.push(await store.putPart(up.uploadId, i + 1, Readable.from([c])));
+  const source = await store.complete(up, parts);
+  await store.copyObject('b', source, 'copy', {});
+  await store.deleteObject('b', 'src');
+  const read = async (start?: number, end?: number): Promise<string> =>
+    Buffer.concat(await store.objectStream('b', 'copy', start, end).toArray()).toString();
+  assert.equal(await read(), 'first part, second part');
+  assert.equal(await read(6, 17), 'part, second');
+  assert.deepEqual(
+    store.listObjects('b', '').map((o) => o.key),
+    ['copy'],
+  );
+  assert.deepEqual(await readdir(join(dir, 'uploads')), []);
 });
