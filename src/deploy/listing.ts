@@ -14,7 +14,9 @@ const RANGES_AT_ONCE = 16;
 /**
  * Every object under `prefix`, listed in ranges cut at the local `keys` under it: a range ends at (and includes) a
  * planned key and the next begins after it, so together they cover the prefix once, whatever else it holds.
- * A key a server lists twice (one that ignores `start-after`) is kept once; the result is in listing order.
+ * That holds only for a server that lists in OSS's order and honours start-after; one that does not (sorts by
+ * UTF-16 units, ignores start-after) is found out by the ranges themselves, and the prefix is then listed in
+ * one walk of pages, as before ranges, which does not depend on the order. The result is in listing order.
  */
 export async function listInRanges(
   client: OssClient,
@@ -26,12 +28,23 @@ export async function listInRanges(
   const ranges = [undefined, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
-  const pages: ListedObject[][] = [];
+  const listed: Array<{ objects: ListedObject[]; at: string | undefined; ordered: boolean }> = [];
   let next = 0;
+  let disordered = false;
   const worker = async (): Promise<void> => {
-    while (next < ranges.length) {
-      const range = ranges[next++]!;
-      pages.push(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, ...range, signal }));
+    // once one range finds the server out of order, the others are of no use: none more is asked for
+    while (next < ranges.length && !disordered) {
+      const i = next++;
+      const end = { at: undefined as string | undefined, ordered: true };
+      const objects = await client.listObjects({
+        bucket: o.bucket,
+        prefix: o.prefix,
+        ...ranges[i]!,
+        onEnd: (e) => Object.assign(end, e),
+        signal,
+      });
+      listed[i] = { objects, ...end };
+      if (!end.ordered) disordered = true;
     }
   };
   try {
@@ -41,7 +54,32 @@ export async function listInRanges(
     stop.abort(e);
     throw e;
   }
+  if (disordered || !handedOn(listed, cuts)) {
+    return (await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal })).sort((a, b) =>
+      compareKeys(a.key, b.key),
+    );
+  }
   const byKey = new Map<string, ListedObject>();
-  for (const page of pages) for (const x of page) byKey.set(x.key, x);
+  for (const range of listed) for (const x of range.objects) byKey.set(x.key, x);
   return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
+}
+
+/**
+ * Whether each range began where the one before it ended. A range that ended past its cut, at key K, saw every
+ * key the server orders before K; the next, asked for what comes after the cut, must then begin with K. A
+ * server whose order is not OSS's (where a key sorts after the cut for us but before it for the server) fails
+ * this even when each range was in order on its own, e.g. when a page ended right at the key out of place.
+ */
+function handedOn(
+  listed: ReadonlyArray<{ objects: readonly ListedObject[]; at: string | undefined }>,
+  cuts: readonly string[],
+): boolean {
+  for (let i = 1; i < listed.length; i++) {
+    const before = listed[i - 1]!;
+    // ended at its cut, a key the server holds: the next range's own order check covers what follows
+    if (before.at === cuts[i - 1]) continue;
+    const range = listed[i]!;
+    if ((range.objects[0]?.key ?? range.at) !== before.at) return false;
+  }
+  return true;
 }

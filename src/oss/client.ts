@@ -3,7 +3,8 @@
  * and the object and multipart operations on top of it.
  */
 import { createHash } from 'node:crypto';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici.ts';
 import { type Body, bufferBody } from './body.ts';
 import { parseCrc64 } from './crc64.ts';
 import { type ResolvedEndpoint, originFor, pathFor, resolveEndpoint, validateBucket } from './endpoint.ts';
@@ -531,19 +532,30 @@ export class OssClient {
     return uploads;
   }
 
-  /** Every object under `prefix` (ListObjectsV2), following the pages. */
   /**
-   * The objects under `prefix`, or the part of them after `startAfter` and up to `through` (both in the
-   * listing's order, UTF-8 bytes): a range lets a caller list a large prefix in several requests at once.
+   * Every object under `prefix` (ListObjectsV2), following the pages; or the part of them after `startAfter`
+   * and up to `through` (both in the listing's order, UTF-8 bytes): a range lets a caller list a large prefix
+   * in several requests at once. A range is only as good as the server's order, so its walk checks it: each
+   * key must come after `startAfter` and after the key before it, or the walk stops there. `onEnd` then says
+   * whether the order held and which key ended the range (the first at or past `through`; undefined when
+   * the listing ran out first), which the next range must begin with.
    */
   async listObjects(o: {
     bucket: string;
     prefix?: string;
     startAfter?: string | undefined;
     through?: string | undefined;
+    onEnd?: ((end: { at: string | undefined; ordered: boolean }) => void) | undefined;
     signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date | undefined }>> {
     const objects: Awaited<ReturnType<OssClient['listObjects']>> = [];
+    const ranged = o.startAfter !== undefined || o.through !== undefined;
+    // the key the next one must come after: ListObjectsV2 returns keys in ascending order, from after
+    // start-after (OSS ListObjectsV2 (GetBucketV2) API reference); a server that does otherwise is caught
+    // here rather than trusted
+    let last = o.startAfter;
+    let end: string | undefined;
+    let ordered = true;
     await this.paginate(
       'ListObjects',
       o,
@@ -573,8 +585,20 @@ export class OssClient {
         let reached = false;
         for (const c of list(xml.Contents)) {
           const key = this.underPrefix('ListObjects', o, decode(str(c.Key)));
+          if (ranged) {
+            // out of order (or at or before start-after, from a server that ignores it): what a range
+            // leaves out can no longer be told, and walking on would list the keys before it once per range
+            if (last !== undefined && compareKeys(key, last) <= 0) {
+              ordered = false;
+              break;
+            }
+            last = key;
+          }
           const order = o.through === undefined ? -1 : compareKeys(key, o.through);
-          if (order >= 0) reached = true;
+          if (order >= 0) {
+            end ??= key;
+            reached = true;
+          }
           if (order > 0) continue;
           objects.push({
             key,
@@ -585,9 +609,10 @@ export class OssClient {
           });
         }
         const next = nonEmpty(str(xml.NextContinuationToken));
-        return { xml, next: next === undefined ? undefined : decode(next), done: reached };
+        return { xml, next: next === undefined ? undefined : decode(next), done: reached || !ordered };
       },
     );
+    o.onEnd?.({ at: end, ordered });
     return objects;
   }
 
@@ -787,7 +812,7 @@ export class OssClient {
     let streamed = false;
     const body = call.body?.open();
     try {
-      const res = await this.agent.request({
+      const res = await request(this.agent, {
         origin: originFor(this.endpoint, call.bucket),
         path: `${pathFor(this.endpoint, call.bucket, call.key)}${qs ? `?${qs}` : ''}`,
         method: call.method,
