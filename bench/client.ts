@@ -11,7 +11,6 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LookupFunction } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
 import type OSS from 'ali-oss';
 import { Crc64, OssClient } from '../src/oss/index.ts';
 import { uploadFile, uploadFiles } from '../src/engine/index.ts';
@@ -66,6 +65,8 @@ function ourClient(): OssClient {
 }
 
 async function rawLimit(file: string, size: number): Promise<void> {
+  // loaded only here, like ali-oss: the whole of undici is more than our client loads (src/oss/undici.ts)
+  const { Pool } = await import('undici');
   const pool = new Pool(url, { connections: threads, pipelining: 1, keepAliveTimeout: 60_000 });
   const parts = Math.ceil(size / partSize);
   let next = 0;

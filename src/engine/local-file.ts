@@ -3,10 +3,11 @@
  * truncated, deleted, replaced, or edited in place with its modification time put back (`touch -r`, `rsync
  * --inplace -t`: only the change time moves). Such a change fails the upload at once; sending it again cannot help.
  */
+import { createHash } from 'node:crypto';
 import { type Stats, close, constants, fstat, open, read, stat } from 'node:fs';
 import { promisify } from 'node:util';
-import { type Body, crc64, fileRangeBody } from '../oss/index.ts';
-import type { LoadedFile } from './range-hasher.ts';
+import { type Body, Crc64, crc64, fileRangeBody } from '../oss/index.ts';
+import type { LoadedFile, RangeDigest } from './range-hasher.ts';
 
 /** What must stay the same for the bytes read early and the bytes read late to be one file. */
 export interface FileIdentity {
@@ -137,17 +138,28 @@ export interface GuardedBody extends Body {
   /** Bytes the current attempt has reported. */
   readonly counted: number;
   readonly signal: AbortSignal;
+  /**
+   * The digest of the current attempt's bytes (when asked for), once it has read the whole range; undefined
+   * before, and for an attempt cut short.
+   */
+  readonly digest: RangeDigest | undefined;
 }
 
+/**
+ * With `digest`, each attempt hashes the very chunks it hands to the client, as it hands them over: the range is
+ * read once, not once to send and once more to hash, and no hashing thread is needed for it.
+ */
 export function guardedFileBody(
   path: string,
   start: number,
   length: number,
   onBytes: (delta: number) => void,
+  opts: { digest?: { md5: boolean } } = {},
 ): GuardedBody {
   const controller = new AbortController();
   let attempt = 0;
   let counted = 0;
+  let digest: RangeDigest | undefined;
   const fail = (e: unknown): never => {
     const changed = asLocalChange(e);
     if (isLocalFileChanged(changed)) controller.abort(changed);
@@ -160,11 +172,17 @@ export function guardedFileBody(
     get counted() {
       return counted;
     },
+    get digest() {
+      return digest;
+    },
     open() {
       if (counted !== 0) onBytes(-counted);
       counted = 0;
+      digest = undefined;
       const mine = ++attempt;
       const source = inner.open() as AsyncIterable<Uint8Array>;
+      const crc = opts.digest ? new Crc64() : undefined;
+      const md5 = opts.digest?.md5 ? createHash('md5') : undefined;
       return (async function* read() {
         let got = 0;
         try {
@@ -173,6 +191,12 @@ export function guardedFileBody(
             if (mine === attempt) {
               counted += chunk.length;
               onBytes(chunk.length);
+              // before the yield: once handed over, a pooled chunk may be refilled
+              crc?.update(chunk);
+              md5?.update(chunk);
+              // known before the last chunk goes: the answer may arrive before the client asks for more
+              if (crc && got === length)
+                digest = { crc64: crc.value, ...(md5 ? { md5: md5.digest('hex') } : {}) };
             }
             yield chunk;
           }
@@ -194,6 +218,7 @@ export function guardedMemoryBody(bytes: Uint8Array, onBytes: (delta: number) =>
   return {
     length: bytes.length,
     signal: new AbortController().signal,
+    digest: undefined,
     get counted() {
       return counted;
     },

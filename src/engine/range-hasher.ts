@@ -131,6 +131,8 @@ export class RangeHasher {
   private nextId = 1;
   /** Workers that have started running. */
   private online = 0;
+  /** Files loaded on this thread while no worker was running. */
+  private loadedHere = 0;
   private closed = false;
   readonly size: number;
 
@@ -158,8 +160,10 @@ export class RangeHasher {
     // a closed pool still lets small files go up: they need no thread (see single-put.ts)
     if (this.closed) return loadHere(path, maxBytes);
     if (this.online === 0) {
-      // the first files are not held up by a thread's start-up; the ones after them go to the thread
-      if (this.workers.length === 0) this.idle.push(this.spawn());
+      // the first files are not held up by a thread's start-up; the ones after them go to the thread. A lone
+      // file (one large asset, whose parts are hashed as they are sent) never starts one: a thread costs some
+      // 18 MB of memory
+      if (this.workers.length === 0 && this.loadedHere++ > 0) this.idle.push(this.spawn());
       return loadHere(path, maxBytes);
     }
     const job: Job = { id: this.nextId++, path, start: 0, length: 0, md5: false, loadMax: maxBytes };

@@ -32,16 +32,26 @@ export function hashRange(ctx: UploadContext, range: ByteRange): Promise<RangeDi
   return p;
 }
 
-/** Send one range with a body that counts its bytes once and stops at a local change. */
+/**
+ * Send one range with a body that counts its bytes once and stops at a local change. With `hashSent`, a range
+ * read from the file is hashed as it is sent (see the body's `digest`).
+ */
 export async function sendRange<T>(
   ctx: UploadContext,
   range: ByteRange,
   send: (body: RangeBody, signal: AbortSignal) => Promise<T>,
+  opts: { hashSent?: boolean } = {},
 ): Promise<{ answer: T; body: RangeBody }> {
   const count = (n: number): void => ctx.tracker.sent(n);
   const body = range.bytes
     ? guardedMemoryBody(range.bytes, count)
-    : guardedFileBody(ctx.file, range.start, range.length, count);
+    : guardedFileBody(
+        ctx.file,
+        range.start,
+        range.length,
+        count,
+        opts.hashSent ? { digest: { md5: ctx.md5Mode } } : {},
+      );
   // bytes in memory cannot change under the request, so their body never aborts: no signal to join
   const signal = range.bytes ? ctx.signal : AbortSignal.any([ctx.signal, body.signal]);
   try {

@@ -4,7 +4,7 @@
  * `maxBytes`, never a stuck job or a full heap.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { request } from 'undici';
+import { request, sharedAgent } from './undici.ts';
 
 export interface BoundedRequest {
   method: 'GET' | 'PUT' | 'POST';
@@ -41,7 +41,9 @@ export async function boundedRequest(url: URL, r: BoundedRequest): Promise<Bound
   const deadline = AbortSignal.timeout(r.timeoutMs);
   const signal = r.signal ? AbortSignal.any([r.signal, deadline]) : deadline;
   try {
-    const res = await request(url, {
+    const res = await request(sharedAgent(), {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: r.method,
       headers: r.headers ?? {},
       body: r.body ?? null,

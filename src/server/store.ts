@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Crc64, crc64Combine } from '../oss/crc64.ts';
+import { compareKeys } from '../oss/key-order.ts';
 
 export interface StoredObject {
   key: string;
@@ -195,7 +196,8 @@ export class Store {
       entry = { byKey };
       this.index.set(bucket, entry);
     }
-    entry.sorted ??= [...entry.byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // in OSS's order: by the keys' UTF-8 bytes
+    entry.sorted ??= [...entry.byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
     return entry.sorted;
   }
 
@@ -212,7 +214,7 @@ export class Store {
   listObjects(bucket: string, prefix: string, after = '', limit = Infinity): StoredObject[] {
     const sorted = this.sortedObjects(bucket);
     // the first key both at or past the prefix and past `after`: both hold from some point on
-    const wanted = (k: string): boolean => k >= prefix && k > after;
+    const wanted = (k: string): boolean => compareKeys(k, prefix) >= 0 && compareKeys(k, after) > 0;
     let lo = 0;
     let hi = sorted.length;
     while (lo < hi) {
@@ -273,7 +275,7 @@ export class Store {
       if (meta && meta.bucket === bucket) uploads.push(meta);
     }
     return uploads.sort((a, b) =>
-      a.key === b.key ? (a.uploadId < b.uploadId ? -1 : 1) : a.key < b.key ? -1 : 1,
+      a.key === b.key ? (a.uploadId < b.uploadId ? -1 : 1) : compareKeys(a.key, b.key),
     );
   }
 

@@ -11,6 +11,7 @@ import { startHostile, type HostileHandler } from './hostile.ts';
 import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import {
   type ProgressEvent,
+  RangeHasher,
   checkpointPathFor,
   findStaleUploads,
   isUploadError,
@@ -394,4 +395,45 @@ test('H: a PutObject reset mid-body and sent again counts its bytes once', async
   server.addFault({ operation: 'PutObject', action: { type: 'badCrc' } });
   const again = await uploadFile({ client, bucket: BUCKET, key: 'g.bin', file: path });
   assert.equal(again.bytesSent, data.length);
+});
+
+test('I: parts are hashed as they are sent: a lone large file starts no hashing thread, and an answer that came before the body is checked against the whole part', async (t) => {
+  const env = await setup(t);
+  const partSize = 256 * 1024;
+  const { path: file, data } = await randomFile(env.dir, 'big.bin', 4 * partSize + 1000);
+  let threads = 0;
+  const onWorker = (): void => void threads++;
+  process.on('worker', onWorker);
+  t.after(() => process.off('worker', onWorker));
+  const hasher = new RangeHasher();
+  t.after(() => hasher.close());
+  const alone = await uploadFile({
+    client: env.client,
+    bucket: BUCKET,
+    key: 'alone',
+    file,
+    partSize,
+    hasher,
+  });
+  assert.equal(alone.verified, 'crc64');
+  assert.ok((await readObject(env.client, BUCKET, 'alone')).equals(data));
+  assert.equal(threads, 0, 'no hashing thread for a lone file');
+
+  // part 2 answered at once, before its body is read, with the CRC-64 of its first 1000 bytes
+  let early = 0;
+  const { client } = await hostileClient(t, env.server, (req, res) => {
+    if (!isPart(req, 2) || early++ > 0) return false;
+    res
+      .writeHead(200, {
+        etag: '"0123456789ABCDEF0123456789ABCDEF"',
+        'x-oss-hash-crc64ecma': crc64(data.subarray(partSize, partSize + 1000)).toString(),
+        'x-oss-request-id': 'early',
+      })
+      .end();
+    return true;
+  });
+  const result = await uploadFile({ client, bucket: BUCKET, key: 'early', file, partSize, hasher });
+  assert.equal(result.verified, 'crc64');
+  assert.equal(early, 2, 'part 2 was sent again');
+  assert.ok((await readObject(env.client, BUCKET, 'early')).equals(data));
 });
