@@ -6,7 +6,7 @@ import { closeSync, openSync, readSync, statSync, utimesSync, writeSync } from '
 import { join } from 'node:path';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { randomFile } from '../helpers/files.ts';
-import { startHostile, type HostileHandler } from './hostile.ts';
+import { hostileClient, isPart } from './hostile.ts';
 import { crc64 } from '../../src/oss/index.ts';
 import { RangeHasher, isUploadError, uploadFile, uploadFiles } from '../../src/engine/index.ts';
 import { serverClientDir } from '../helpers/setup.ts';
@@ -15,29 +15,6 @@ import { PART } from '../helpers/upload.ts';
 const BUCKET = 'test-bucket';
 const setup = serverClientDir;
 const FILE_CHANGED = /the local file changed \(or was deleted\) during its upload/;
-
-type TestContext = Parameters<typeof serverClientDir>[0];
-
-async function hostileClient(
-  t: TestContext,
-  upstream: { url: string },
-  handler: HostileHandler,
-  opts: Parameters<typeof clientFor>[1] = {},
-) {
-  const hostile = await startHostile(handler, upstream.url);
-  t.after(() => hostile.close());
-  const client = clientFor(hostile, opts);
-  t.after(() => client.close());
-  return { hostile, client };
-}
-
-function isPart(req: { method: string; query: URLSearchParams }, n?: number): boolean {
-  return (
-    req.method === 'PUT' &&
-    req.query.has('uploadId') &&
-    (n === undefined || req.query.get('partNumber') === String(n))
-  );
-}
 
 /** Flip one byte of the file in place and put its times back, as `rsync --inplace -t` would. */
 function editInPlace(path: string, at: number): void {
@@ -57,6 +34,22 @@ async function absent(server: { url: string }, key: string): Promise<void> {
   } finally {
     await c.close();
   }
+}
+
+/** A failed upload left no object; a successful one stored exactly `data`. */
+async function expectStored(
+  server: { url: string },
+  key: string,
+  result: unknown,
+  data: Buffer | undefined,
+): Promise<void> {
+  if (data === undefined) {
+    assert.ok(result instanceof Error, String(result));
+    await absent(server, key);
+    return;
+  }
+  assert.ok(!(result instanceof Error), String(result));
+  assert.ok((await readObject(clientFor(server), BUCKET, key)).equals(data));
 }
 
 test('a part edited in place (mtime restored) between a reset attempt and its retry fails as a local change', async (t) => {
@@ -144,13 +137,8 @@ test('an answer made before the body from bytes an earlier attempt left is check
       threadNum: 1,
     }).catch((e: unknown) => e);
     assert.ok(seen >= 2, 'part 2 was retried');
-    if (change) {
-      assert.ok(isUploadError(result), String(result));
-      await absent(server, key);
-    } else {
-      assert.ok(!(result instanceof Error), String(result));
-      assert.ok((await readObject(clientFor(server), BUCKET, key)).equals(data));
-    }
+    if (change) assert.ok(isUploadError(result), String(result));
+    await expectStored(server, key, result, change ? undefined : data);
   }
 });
 
@@ -175,13 +163,8 @@ test('a server that stops sending CRCs mid-upload is checked by MD5 ETags; an ET
       partSize: 512 * 1024,
       threadNum: 2,
     }).catch((e: unknown) => e);
-    if (fakeEtag) {
-      assert.ok(result instanceof Error, 'an ETag that is no MD5 proves nothing');
-      await absent(server, key);
-    } else {
-      assert.ok(!(result instanceof Error), String(result));
-      assert.ok((await readObject(clientFor(server), BUCKET, key)).equals(data));
-    }
+    if (fakeEtag) assert.ok(result instanceof Error, 'an ETag that is no MD5 proves nothing');
+    await expectStored(server, key, result, fakeEtag ? undefined : data);
   }
 });
 

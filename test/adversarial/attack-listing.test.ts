@@ -11,64 +11,9 @@ import { clientFor } from '../helpers/client.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { capture, site, writeTree } from '../deploy/harness.ts';
 import { startHostile } from './hostile.ts';
+import { byBytes, byUnits, listingAnswer, startListingServer } from '../helpers/listing-server.ts';
 
 const T = { timeout: 60_000 };
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-const byUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * A ListObjectsV2 server over `stored` in the order `order`, `pageSize` keys a page, url-encoded; it may
- * ignore start-after, delay its answers, and counts requests (also those after `stats.closedAt`).
- */
-async function listingServer(
-  stored: readonly string[],
-  o: {
-    order?: (a: string, b: string) => number;
-    pageSize?: number;
-    ignoreStartAfter?: boolean;
-    delayMs?: number;
-  } = {},
-) {
-  const order = o.order ?? byBytes;
-  const sorted = [...stored].sort(order);
-  const pageSize = o.pageSize ?? 1000;
-  const stats = { requests: 0, inFlight: 0, most: 0, startAfters: [] as string[] };
-  const server = await startHostile(async (req, res) => {
-    stats.requests++;
-    stats.most = Math.max(stats.most, ++stats.inFlight);
-    await new Promise((r) => setTimeout(r, o.delayMs ?? 5));
-    stats.inFlight--;
-    const token = req.query.get('continuation-token');
-    const startAfter = req.query.get('start-after');
-    if (startAfter !== null) stats.startAfters.push(startAfter);
-    const after = token ?? (o.ignoreStartAfter ? null : startAfter);
-    const prefix = req.query.get('prefix') ?? '';
-    const under = sorted.filter((k) => k.startsWith(prefix));
-    const from = after === null ? 0 : under.findIndex((k) => order(k, after) > 0);
-    const rest = from < 0 ? [] : under.slice(from);
-    const page = rest.slice(0, pageSize);
-    const truncated = rest.length > page.length;
-    const e = encodeURIComponent;
-    res
-      .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-      .end(
-        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><EncodingType>url</EncodingType>` +
-          `<Prefix>${e(prefix)}</Prefix><MaxKeys>1000</MaxKeys><KeyCount>${page.length}</KeyCount>` +
-          `<IsTruncated>${truncated}</IsTruncated>` +
-          (truncated ? `<NextContinuationToken>${e(page.at(-1)!)}</NextContinuationToken>` : '') +
-          page
-            .map(
-              (k) =>
-                `<Contents><Key>${e(k)}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"A"</ETag><Size>1</Size></Contents>`,
-            )
-            .join('') +
-          '</ListBucketResult>',
-      );
-    return true;
-  });
-  return { server, stats };
-}
-
 // 999 plain keys, then one in U+E000-U+FFFF and one beyond U+FFFF: in OSS's order (UTF-8 bytes) the first
 // cut falls on the U+E000 key; a server sorting by UTF-16 units puts the astral key before it.
 const plain = Array.from({ length: 999 }, (_, i) => `p/a${String(i).padStart(4, '0')}`);
@@ -76,13 +21,14 @@ const odd = ['p/\uE000.html', 'p/\u{1F600}.html'];
 
 test('a server that orders keys by UTF-16 units: no key is lost at a cut', T, async (t) => {
   for (const pageSize of [1000, 7]) {
-    const { server } = await listingServer([...plain, ...odd, 'p/\uFFFF-orphan', 'p/\u{10000}-orphan'], {
-      order: byUnits,
-      pageSize,
-    });
-    t.after(() => server.close());
-    const client = clientFor(server);
-    t.after(() => client.close());
+    const { client } = await startListingServer(
+      t,
+      [...plain, ...odd, 'p/\uFFFF-orphan', 'p/\u{10000}-orphan'],
+      {
+        order: byUnits,
+        pageSize,
+      },
+    );
     const listed = await listInRanges(client, {
       bucket: 'bkt',
       prefix: 'p/',
@@ -121,10 +67,7 @@ test(
   T,
   async (t) => {
     const local = Array.from({ length: 40_000 }, (_, i) => `p/${String(i).padStart(6, '0')}`);
-    const { server, stats } = await listingServer(local, { ignoreStartAfter: true, delayMs: 0 });
-    t.after(() => server.close());
-    const client = clientFor(server);
-    t.after(() => client.close());
+    const { client, stats } = await startListingServer(t, local, { ignoreStartAfter: true, delayMs: 0 });
     const listed = await listInRanges(client, {
       bucket: 'bkt',
       prefix: 'p/',
@@ -139,10 +82,7 @@ test(
 
 test('an abort stops every range: no request goes out after it', T, async (t) => {
   const local = Array.from({ length: 50_000 }, (_, i) => `p/${String(i).padStart(6, '0')}`);
-  const { server, stats } = await listingServer(local, { delayMs: 200 });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
+  const { client, stats } = await startListingServer(t, local, { delayMs: 200 });
   const abort = new AbortController();
   setTimeout(() => abort.abort(new Error('cancelled')), 50);
   const started = Date.now();
@@ -209,26 +149,9 @@ test(
   async (t) => {
     const state = { stored: [] as string[], order: byBytes, pageSize: 3 };
     const server = await startHostile((req, res) => {
-      const token = req.query.get('continuation-token');
-      const after = token ?? req.query.get('start-after');
-      const prefix = req.query.get('prefix') ?? '';
-      const under = [...state.stored].sort(state.order).filter((k) => k.startsWith(prefix));
-      const from = after === null ? 0 : under.findIndex((k) => state.order(k, after) > 0);
-      const rest = from < 0 ? [] : under.slice(from);
-      const page = rest.slice(0, state.pageSize);
-      const truncated = rest.length > page.length;
-      const e = encodeURIComponent;
       res
         .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-        .end(
-          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><EncodingType>url</EncodingType>` +
-            `<IsTruncated>${truncated}</IsTruncated>` +
-            (truncated ? `<NextContinuationToken>${e(page.at(-1)!)}</NextContinuationToken>` : '') +
-            page
-              .map((k) => `<Contents><Key>${e(k)}</Key><ETag>"A"</ETag><Size>1</Size></Contents>`)
-              .join('') +
-            '</ListBucketResult>',
-        );
+        .end(listingAnswer(state.stored, req.query, state));
       return true;
     });
     t.after(() => server.close());

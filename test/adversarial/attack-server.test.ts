@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { clientFor, readObject } from '../helpers/client.ts';
 import { randomFile } from '../helpers/files.ts';
 import { serverClientDir } from '../helpers/setup.ts';
-import { startHostile, type HostileHandler } from './hostile.ts';
+import { hostileClient, type HostileHandler } from './hostile.ts';
 import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import {
@@ -27,15 +27,11 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T30 = { timeout: 30_000 };
 
-type TestContext = Parameters<typeof serverClientDir>[0];
+/** Few, quick retries: these servers lie on every attempt. */
+const hostileClientFast = (t: TestContext, upstream: { url: string }, handler: HostileHandler) =>
+  hostileClient(t, upstream, handler, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
 
-async function hostileClient(t: TestContext, upstream: { url: string }, handler: HostileHandler) {
-  const hostile = await startHostile(handler, upstream.url);
-  t.after(() => hostile.close());
-  const client = clientFor(hostile, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-  t.after(() => client.close());
-  return { hostile, client };
-}
+type TestContext = Parameters<typeof serverClientDir>[0];
 
 /** One upload through `client`; its failure is returned rather than thrown, for the test to judge. */
 function attemptUpload(
@@ -80,7 +76,7 @@ test(
     const { server, client: direct } = await serverClientDir(t);
     await direct.putObject({ bucket: BUCKET, key: 'site/index.html', body: bufferBody('<html>') });
     await direct.putObject({ bucket: BUCKET, key: 'precious/db.sql', body: bufferBody('the only copy') });
-    const { client } = await hostileClient(t, server, (req, res) => {
+    const { client } = await hostileClientFast(t, server, (req, res) => {
       if (!(req.method === 'GET' && req.query.get('list-type') === '2')) return false;
       // the listing of a server that does not honour prefix: every key in the bucket
       return xmlAnswer(
@@ -117,7 +113,7 @@ test(
     // checking its key starts with the prefix asked for: another team's upload elsewhere in the bucket is aborted.
     const { server, client: direct } = await serverClientDir(t);
     const other = await direct.initiateMultipartUpload({ bucket: BUCKET, key: 'backups/huge.tar' });
-    const { client } = await hostileClient(t, server, (req, res) => {
+    const { client } = await hostileClientFast(t, server, (req, res) => {
       if (!(req.method === 'GET' && req.query.has('uploads'))) return false;
       return xmlAnswer(
         res,
@@ -173,7 +169,7 @@ test(
         partNumber: 1,
         body: bufferBody('fresh part'),
       });
-      const { client } = await hostileClient(t, server, async (_req, res, ctx) => {
+      const { client } = await hostileClientFast(t, server, async (_req, res, ctx) => {
         const real = await ctx.forward();
         real.headers.date = date;
         res.writeHead(real.status, real.headers).end(real.body);
@@ -218,7 +214,7 @@ test(
       headers: { 'cache-control': 'max-age=31536000' },
     });
     const stored = await direct.headObject({ bucket: BUCKET, key: 'index.html' });
-    const { client } = await hostileClient(t, server, (req, res) => {
+    const { client } = await hostileClientFast(t, server, (req, res) => {
       if (!(req.method === 'PUT' && req.headers['x-oss-copy-source'])) return false;
       return xmlAnswer(
         res,
@@ -255,7 +251,7 @@ test(
     const { path, data } = await randomFile(dir, 'secret.json', 512);
     await direct.putObject({ bucket: BUCKET, key: 'secret.json', body: bufferBody(data) });
     await direct.putObjectAcl({ bucket: BUCKET, key: 'secret.json', acl: 'public-read' });
-    const { client } = await hostileClient(t, server, async (req, res, ctx) => {
+    const { client } = await hostileClientFast(t, server, async (req, res, ctx) => {
       if (!(req.method === 'PUT' && req.query.has('acl'))) return false;
       await ctx.body();
       res.writeHead(200, { 'x-oss-request-id': 'hostile-request', 'content-length': '0' }).end();
@@ -295,7 +291,7 @@ test(
     });
     const old = await direct.headObject({ bucket: BUCKET, key: 'release.zip' });
     const { path } = await randomFile(dir, 'release.zip', 4096);
-    const { client } = await hostileClient(t, server, async (req, res, ctx) => {
+    const { client } = await hostileClientFast(t, server, async (req, res, ctx) => {
       if (!(req.method === 'PUT' && req.path.endsWith('/release.zip') && !req.query.has('acl'))) return false;
       await ctx.body();
       res
@@ -333,7 +329,7 @@ test(
     const { server, client: direct, dir } = await serverClientDir(t);
     const { path, data } = await randomFile(dir, 'app.js', 3000);
     let first = true;
-    const { client } = await hostileClient(t, server, async (req, res, ctx) => {
+    const { client } = await hostileClientFast(t, server, async (req, res, ctx) => {
       if (!(req.method === 'PUT' && first)) return false;
       first = false;
       await ctx.forward(); // stored
@@ -365,7 +361,7 @@ test(
     const { server, dir } = await serverClientDir(t);
     const { path } = await randomFile(dir, 'f.bin', 300 * 1024);
     let blanked = 0;
-    const { client } = await hostileClient(t, server, async (req, res, ctx) => {
+    const { client } = await hostileClientFast(t, server, async (req, res, ctx) => {
       if (!(req.method === 'PUT' && req.query.get('partNumber') === '2' && blanked === 0)) return false;
       blanked++;
       const f = await ctx.forward();
@@ -396,7 +392,7 @@ test(
     // consumes the upload, though the HEAD's own CRC proves the object is the file.
     const { server, client: direct, dir } = await serverClientDir(t);
     const { path, data } = await randomFile(dir, 'f.bin', 300 * 1024);
-    const { client } = await hostileClient(t, server, async (req, res, ctx) => {
+    const { client } = await hostileClientFast(t, server, async (req, res, ctx) => {
       const complete = req.method === 'POST' && req.query.has('uploadId');
       if (!complete && req.method !== 'HEAD') return false;
       const f = await ctx.forward();

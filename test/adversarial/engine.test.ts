@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clientFor, readObject } from '../helpers/client.ts';
-import { randomFile, tempDir } from '../helpers/files.ts';
-import { startHostile, type HostileHandler } from './hostile.ts';
+import { randomFile } from '../helpers/files.ts';
+import { hostileClient, isPart } from './hostile.ts';
 import { bufferBody, crc64 } from '../../src/oss/index.ts';
 import {
   type ProgressEvent,
@@ -24,26 +24,7 @@ const BUCKET = 'test-bucket';
 const HOUR = 3_600_000;
 const FILE_CHANGED = /the local file changed \(or was deleted\) during its upload/;
 
-type TestContext = Parameters<typeof tempDir>[0];
-
 const setup = serverClientDir;
-
-/** A hostile server in front of `upstream` and a client that talks to it. */
-async function hostileClient(t: TestContext, upstream: { url: string }, handler: HostileHandler) {
-  const hostile = await startHostile(handler, upstream.url);
-  t.after(() => hostile.close());
-  const client = clientFor(hostile);
-  t.after(() => client.close());
-  return { hostile, client };
-}
-
-function isPart(req: { method: string; query: URLSearchParams }, n?: number): boolean {
-  return (
-    req.method === 'PUT' &&
-    req.query.has('uploadId') &&
-    (n === undefined || req.query.get('partNumber') === String(n))
-  );
-}
 
 function okParts(server: { requests: ReadonlyArray<{ operation: string; status: number }> }): number {
   return server.requests.filter((r) => r.operation === 'UploadPart' && r.status === 200).length;

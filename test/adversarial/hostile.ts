@@ -3,6 +3,8 @@
 // forwards everything else to our real OSS server, so the rest of the protocol stays honest.
 import { type IncomingMessage, type ServerResponse, createServer, request } from 'node:http';
 import { closeServer, collectBody, listen } from '../../src/server/http.ts';
+import type { OssClient } from '../../src/oss/index.ts';
+import { clientFor } from '../helpers/client.ts';
 
 export interface HostileRequest {
   method: string;
@@ -139,4 +141,27 @@ export function endless(res: ServerResponse, block: string | Buffer = 'x'.repeat
   };
   res.on('close', () => res.removeAllListeners('drain'));
   pump();
+}
+
+/** A hostile server in front of `upstream` (our OSS server) and a client that talks to it, both closed after the test. */
+export async function hostileClient(
+  t: { after(fn: () => unknown): void },
+  upstream: { url: string },
+  handler: HostileHandler,
+  opts: Parameters<typeof clientFor>[1] = {},
+): Promise<{ hostile: HostileServer; client: OssClient }> {
+  const hostile = await startHostile(handler, upstream.url);
+  t.after(() => hostile.close());
+  const client = clientFor(hostile, opts);
+  t.after(() => client.close());
+  return { hostile, client };
+}
+
+/** An UploadPart request (of part `n`, when given). */
+export function isPart(req: { method: string; query: URLSearchParams }, n?: number): boolean {
+  return (
+    req.method === 'PUT' &&
+    req.query.has('uploadId') &&
+    (n === undefined || req.query.get('partNumber') === String(n))
+  );
 }

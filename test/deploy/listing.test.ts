@@ -5,10 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { listInRanges } from '../../src/deploy/listing.ts';
 import { compareKeys } from '../../src/oss/index.ts';
-import { clientFor } from '../helpers/client.ts';
-import { errorXml, startHostile } from '../adversarial/hostile.ts';
-
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+import { byBytes, startListingServer } from '../helpers/listing-server.ts';
 
 test('keys compare in the order OSS lists them: by UTF-8 bytes, not UTF-16 units', () => {
   assert.deepEqual(['\u{1F600}', '\uE000', 'a', 'a\u{10000}', 'a\uFFFF'].sort(compareKeys), [
@@ -24,50 +21,6 @@ test('keys compare in the order OSS lists them: by UTF-8 bytes, not UTF-16 units
     }),
   );
 });
-
-/** A ListObjectsV2 server over `stored`, 1,000 keys a page, url-encoded; counts the requests in flight. */
-async function listingServer(
-  stored: readonly string[],
-  o: { ignoreStartAfter?: boolean; failAfter?: string } = {},
-) {
-  const sorted = [...stored].sort(byBytes);
-  const stats = { requests: 0, inFlight: 0, most: 0 };
-  const server = await startHostile(async (req, res) => {
-    stats.requests++;
-    stats.most = Math.max(stats.most, ++stats.inFlight);
-    // every range asks before any is answered, when they are asked together
-    await new Promise((r) => setTimeout(r, 30));
-    stats.inFlight--;
-    const token = req.query.get('continuation-token');
-    const after = token ?? (o.ignoreStartAfter ? null : req.query.get('start-after')) ?? '';
-    if (o.failAfter !== undefined && after === o.failAfter) {
-      res.writeHead(500, { 'content-type': 'application/xml' }).end(errorXml('InternalError'));
-      return true;
-    }
-    const prefix = req.query.get('prefix') ?? '';
-    const rest = sorted.filter((k) => k.startsWith(prefix) && byBytes(k, after) > 0);
-    const page = rest.slice(0, 1000);
-    const truncated = rest.length > page.length;
-    const e = encodeURIComponent;
-    res
-      .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-      .end(
-        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><EncodingType>url</EncodingType>` +
-          `<Prefix>${e(prefix)}</Prefix><MaxKeys>1000</MaxKeys><KeyCount>${page.length}</KeyCount>` +
-          `<IsTruncated>${truncated}</IsTruncated>` +
-          (truncated ? `<NextContinuationToken>${e(page.at(-1)!)}</NextContinuationToken>` : '') +
-          page
-            .map(
-              (k) =>
-                `<Contents><Key>${e(k)}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"A"</ETag><Size>1</Size></Contents>`,
-            )
-            .join('') +
-          '</ListBucketResult>',
-      );
-    return true;
-  });
-  return { server, stats, sorted };
-}
 
 // 2,500 local keys; the bucket also holds keys no local file has, between and around them, and keys whose
 // UTF-16 and UTF-8 orders differ
@@ -85,10 +38,8 @@ const stored = [
 
 for (const ignoreStartAfter of [false, true]) {
   test(`a listing in ranges sees every key under the prefix once${ignoreStartAfter ? ', from a server that ignores start-after' : ', in one round of requests'}`, async (t) => {
-    const { server, stats, sorted } = await listingServer(stored, { ignoreStartAfter });
-    t.after(() => server.close());
-    const client = clientFor(server);
-    t.after(() => client.close());
+    const { client, stats } = await startListingServer(t, stored, { ignoreStartAfter, delayMs: 30 });
+    const sorted = [...stored].sort(byBytes);
     const listed = await listInRanges(client, {
       bucket: 'bkt',
       prefix: 'p/',
@@ -108,10 +59,12 @@ for (const ignoreStartAfter of [false, true]) {
 }
 
 test('a range that fails fails the listing, and the other ranges are stopped', async (t) => {
-  const { server } = await listingServer(stored, { failAfter: 'p/0999' });
-  t.after(() => server.close());
-  const client = clientFor(server, { retry: { maxAttempts: 1 } });
-  t.after(() => client.close());
+  const { client } = await startListingServer(
+    t,
+    stored,
+    { failAfter: 'p/0999' },
+    { retry: { maxAttempts: 1 } },
+  );
   await assert.rejects(
     listInRanges(client, { bucket: 'bkt', prefix: 'p/', keys: local, signal: AbortSignal.timeout(30_000) }),
     { code: 'InternalError' },

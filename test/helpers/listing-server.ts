@@ -1,0 +1,87 @@
+// A ListObjectsV2 server of the tests' own: keys from memory in a chosen order, pages of a chosen size,
+// url-encoded, optionally ignoring start-after, slow, or failing one range; it counts what it is asked.
+import { errorXml, startHostile, type HostileServer } from '../adversarial/hostile.ts';
+import type { OssClient } from '../../src/oss/index.ts';
+import { clientFor } from './client.ts';
+
+/** OSS's order: by UTF-8 bytes. */
+export const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** A JavaScript sort's order: by UTF-16 units. */
+export const byUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export interface ListingShape {
+  order?: (a: string, b: string) => number;
+  pageSize?: number;
+  ignoreStartAfter?: boolean;
+}
+
+/** The ListBucketResult a server holding `stored` gives for a request with `query`. */
+export function listingAnswer(
+  stored: readonly string[],
+  query: URLSearchParams,
+  o: ListingShape = {},
+): string {
+  const order = o.order ?? byBytes;
+  const token = query.get('continuation-token');
+  const after = token ?? (o.ignoreStartAfter ? null : query.get('start-after'));
+  const prefix = query.get('prefix') ?? '';
+  const under = [...stored].sort(order).filter((k) => k.startsWith(prefix));
+  const from = after === null ? 0 : under.findIndex((k) => order(k, after) > 0);
+  const rest = from < 0 ? [] : under.slice(from);
+  const page = rest.slice(0, o.pageSize ?? 1000);
+  const truncated = rest.length > page.length;
+  const e = encodeURIComponent;
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><EncodingType>url</EncodingType>` +
+    `<Prefix>${e(prefix)}</Prefix><MaxKeys>1000</MaxKeys><KeyCount>${page.length}</KeyCount>` +
+    `<IsTruncated>${truncated}</IsTruncated>` +
+    (truncated ? `<NextContinuationToken>${e(page.at(-1)!)}</NextContinuationToken>` : '') +
+    page
+      .map(
+        (k) =>
+          `<Contents><Key>${e(k)}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"A"</ETag><Size>1</Size></Contents>`,
+      )
+      .join('') +
+    '</ListBucketResult>'
+  );
+}
+
+export interface ListingStats {
+  requests: number;
+  inFlight: number;
+  most: number;
+  startAfters: string[];
+}
+
+/**
+ * A server over `stored`, and a client of it (both closed after the test), that delays each answer by `delayMs` (so ranges asked together overlap) and answers
+ * 500 to the range that starts after `failAfter`.
+ */
+export async function startListingServer(
+  t: { after(fn: () => unknown): void },
+  stored: readonly string[],
+  o: ListingShape & { delayMs?: number; failAfter?: string } = {},
+  clientOptions: Parameters<typeof clientFor>[1] = {},
+): Promise<{ server: HostileServer; stats: ListingStats; client: OssClient }> {
+  const stats: ListingStats = { requests: 0, inFlight: 0, most: 0, startAfters: [] };
+  const server = await startHostile(async (req, res) => {
+    stats.requests++;
+    stats.most = Math.max(stats.most, ++stats.inFlight);
+    await new Promise((r) => setTimeout(r, o.delayMs ?? 5));
+    stats.inFlight--;
+    const startAfter = req.query.get('start-after');
+    if (startAfter !== null) stats.startAfters.push(startAfter);
+    if (o.failAfter !== undefined && startAfter === o.failAfter && !req.query.has('continuation-token')) {
+      res.writeHead(500, { 'content-type': 'application/xml' }).end(errorXml('InternalError'));
+      return true;
+    }
+    res
+      .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
+      .end(listingAnswer(stored, req.query, o));
+    return true;
+  });
+  t.after(() => server.close());
+  const client = clientFor(server, clientOptions);
+  t.after(() => client.close());
+  return { server, stats, client };
+}
