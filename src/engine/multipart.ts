@@ -16,6 +16,7 @@ import { reclaimUnrecorded } from './orphan-uploads.ts';
 import { partRange } from './plan.ts';
 import { checkPart, hashRange, sendRange } from './range-transfer.ts';
 import { resume } from './resume.ts';
+import { releaseYoungGeneration } from './young-generation.ts';
 import { INTEGRITY_ATTEMPTS, type UploadContext, uploadError } from './upload-context.ts';
 import { intentPathFor, removeIntent, writeIntent } from './upload-intent.ts';
 import type { UploadResult } from './verification.ts';
@@ -190,6 +191,7 @@ async function uploadPart(ctx: UploadContext, state: MultipartState, n: number):
     state.done.set(n, { n, etag: answer.etag, size: range.length, crc64: digest.crc64.toString() });
     state.partsSent++;
     ctx.tracker.partDone();
+    releaseYoungGeneration();
     return;
   }
 }
