@@ -1,8 +1,18 @@
-// A long upload gives V8's grown young generation back: one memory-reducing collection at most once a second.
+// A long upload gives V8's grown young generation back: one memory-reducing collection at most once a second,
+// less often when the collection takes long, without leaving gc() in contexts the process makes afterwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { RELEASE_INTERVAL_MS, releaseYoungGeneration } from '../../../src/engine/young-generation.ts';
+import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import {
+  PAUSE_FACTOR,
+  RELEASE_INTERVAL_MS,
+  releaseYoungGeneration,
+} from '../../../src/engine/young-generation.ts';
+
+/** Past the interval, with room for a collection that took a little longer than usual on a busy machine. */
+const PAST_INTERVAL_MS = RELEASE_INTERVAL_MS * 1.5;
 
 /** Major collections seen while `fn` runs (and the observer drains). */
 async function majorCollections(fn: () => void): Promise<number> {
@@ -34,7 +44,44 @@ test('a release collects, and calls within the next second do not', async () => 
     for (let i = 0; i < 50; i++) releaseYoungGeneration();
   });
   assert.equal(within, 0, 'none within the interval');
-  await new Promise((r) => setTimeout(r, RELEASE_INTERVAL_MS));
+  await new Promise((r) => setTimeout(r, PAST_INTERVAL_MS));
   const after = await majorCollections(() => releaseYoungGeneration());
   assert.ok(after >= 1, 'a second later it collects again');
+});
+
+test('contexts and workers made after a release have no gc() of their own', async () => {
+  // this file runs without --expose-gc, as the action and the CLI do
+  assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
+  await new Promise((r) => setTimeout(r, PAST_INTERVAL_MS));
+  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'the release collected');
+  assert.equal(runInNewContext('typeof gc'), 'undefined');
+  const worker = new Worker("require('node:worker_threads').parentPort.postMessage(typeof gc)", {
+    eval: true,
+  });
+  const seen = await new Promise<unknown>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  assert.equal(seen, 'undefined');
+});
+
+test('a collection that took long holds the next one back in proportion, counted from its end', async (t) => {
+  // the clock says the collection took 2 s, as one of a heap of a few GB does
+  const base = performance.now() + 10 * 60_000;
+  const took = 2000;
+  let clock = base;
+  let reads = 0;
+  t.mock.method(performance, 'now', () => (reads++ === 1 ? base + took : clock));
+  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'the release collected');
+  assert.equal(reads, 2, 'read the clock before and after the collection');
+  const next = base + took + took * PAUSE_FACTOR;
+  clock = next - 1;
+  assert.equal(
+    await majorCollections(releaseYoungGeneration),
+    0,
+    'not while 1/PAUSE_FACTOR of the time would go to it',
+  );
+  clock = next;
+  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'collects once that share is back');
 });
