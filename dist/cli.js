@@ -35542,30 +35542,62 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * after it is set (https://nodejs.org/api/v8.html#v8setflagsfromstringflags), whose "last-resort" collection
  * reduces memory. A long upload asks for one at most once a second: its peak then stays flat in file size for
  * a few per cent more CPU (README, Benchmarks).
+ *
+ * That collection is synchronous and marks the whole heap at least twice, so it takes as long as the process's
+ * heap is big, not the upload's (30 MB: 25 ms; 1.25 GB: 0.8-1.2 s): once a second, a library user holding
+ * such a heap had its event loop blocked 96% of the time, for a young generation of a few MB. The next one therefore waits in proportion to
+ * how long the last took, and the flag is set only for as long as it takes to make the one context, so other
+ * contexts the process makes later (node:vm sandboxes, worker threads) do not gain a global gc().
  */
 
 
 /** At most one collection per this long; an upload shorter than it never pays for one. */
 const RELEASE_INTERVAL_MS = 1000;
+/**
+ * Collections take at most 1/PAUSE_FACTOR of the time: the next waits this many times as long as the last took.
+ * An upload's own heap (20-60 MB) collects in 20-50 ms, so it keeps the one-second cadence.
+ */
+const PAUSE_FACTOR = 20;
+/** How long after a collection that took `tookMs` the next may run. */
+function releaseDelay(tookMs) {
+    return Math.max(RELEASE_INTERVAL_MS, tookMs * PAUSE_FACTOR);
+}
 let collect;
-let last = performance.now();
-/** Give the young generation's grown space back, unless that was done less than a second ago. */
+let next = performance.now() + RELEASE_INTERVAL_MS;
+/** Give the young generation's grown space back, unless the last collection was too recent for its cost. */
 function releaseYoungGeneration() {
-    const now = performance.now();
-    if (now - last < RELEASE_INTERVAL_MS)
+    const start = performance.now();
+    if (start < next)
         return;
-    last = now;
-    if (collect === undefined) {
+    collect ??= exposedCollector();
+    if (collect === null) {
+        next = Infinity;
+        return;
+    }
+    collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const end = performance.now();
+    next = end + releaseDelay(end - start);
+}
+/** The gc() of a context made while `--expose-gc` is set, or null where the runtime refuses it. */
+function exposedCollector() {
+    // a process started with --expose-gc has gc() on its own global, and keeps the flag as it was given
+    const givenAtStart = typeof globalThis.gc === 'function';
+    try {
+        (0,external_node_v8_namespaceObject.setFlagsFromString)('--expose-gc');
         try {
-            (0,external_node_v8_namespaceObject.setFlagsFromString)('--expose-gc');
-            collect = (0,external_node_vm_namespaceObject.runInNewContext)('gc');
+            const gc = (0,external_node_vm_namespaceObject.runInNewContext)('gc');
+            return typeof gc === 'function' ? gc : null;
         }
-        catch {
-            // an embedder that refuses the flag keeps its young generation as V8 sizes it
-            collect = null;
+        finally {
+            // V8 installs gc() when a context is made, so the one made above keeps it
+            if (!givenAtStart)
+                (0,external_node_v8_namespaceObject.setFlagsFromString)('--no-expose-gc');
         }
     }
-    collect?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    catch {
+        // an embedder that refuses the flag keeps its young generation as V8 sizes it
+        return null;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/engine/multipart.ts
