@@ -35540,8 +35540,8 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * would cap it (`--max-semi-space-size`), but an action cannot pass flags to its Node and they do not take
  * effect once the heap exists. What Node does offer is the gc() that `--expose-gc` installs in contexts made
  * after it is set (https://nodejs.org/api/v8.html#v8setflagsfromstringflags), whose "last-resort" collection
- * reduces memory. A long upload asks for one at most once a second: its peak then stays flat in file size for
- * a few per cent more CPU (README, Benchmarks).
+ * reduces memory. A long upload asks for one at most once a second and once per 512 MiB of parts: its peak then
+ * stays flat in file size for a few per cent more CPU (README, Benchmarks).
  *
  * That collection is synchronous and marks the whole heap at least twice, so it takes as long as the process's
  * heap is big, not the upload's (30 MB: 25 ms; 1.25 GB: 0.8-1.2 s): once a second, a library user holding
@@ -35554,6 +35554,11 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 /** At most one collection per this long; an upload shorter than it never pays for one. */
 const RELEASE_INTERVAL_MS = 1000;
 /**
+ * Nor before this many bytes of parts since the last: the growth comes with the work done, so a slow link's
+ * upload (50 MiB/s) is not stopped once a second for the little it allocates.
+ */
+const RELEASE_EVERY_BYTES = 512 * 1024 * 1024;
+/**
  * Collections take at most 1/PAUSE_FACTOR of the time: the next waits this many times as long as the last took.
  * An upload's own heap (20-60 MB) collects in 20-50 ms, so it keeps the one-second cadence.
  */
@@ -35564,11 +35569,19 @@ function releaseDelay(tookMs) {
 }
 let collect;
 let next = performance.now() + RELEASE_INTERVAL_MS;
-/** Give the young generation's grown space back, unless the last collection was too recent for its cost. */
-function releaseYoungGeneration() {
+let bytesSince = 0;
+/**
+ * Count `bytes` of parts sent, and give the young generation's grown space back once enough were, unless the
+ * last collection was too recent for its cost.
+ */
+function releaseYoungGeneration(bytes) {
+    bytesSince += bytes;
+    if (bytesSince < RELEASE_EVERY_BYTES)
+        return;
     const start = performance.now();
     if (start < next)
         return;
+    bytesSince = 0;
     collect ??= exposedCollector();
     if (collect === null) {
         next = Infinity;
@@ -35780,7 +35793,7 @@ async function uploadPart(ctx, state, n) {
         state.done.set(n, { n, etag: answer.etag, size: range.length, crc64: digest.crc64.toString() });
         state.partsSent++;
         ctx.tracker.partDone();
-        releaseYoungGeneration();
+        releaseYoungGeneration(range.length);
         return;
     }
 }

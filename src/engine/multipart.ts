@@ -191,7 +191,7 @@ async function uploadPart(ctx: UploadContext, state: MultipartState, n: number):
     state.done.set(n, { n, etag: answer.etag, size: range.length, crc64: digest.crc64.toString() });
     state.partsSent++;
     ctx.tracker.partDone();
-    releaseYoungGeneration();
+    releaseYoungGeneration(range.length);
     return;
   }
 }

@@ -1,5 +1,5 @@
-// A long upload gives V8's grown young generation back: one memory-reducing collection at most once a second,
-// less often when the collection takes long, without leaving gc() in contexts the process makes afterwards.
+// A long upload gives V8's grown young generation back: one memory-reducing collection at most once a second
+// and once per RELEASE_EVERY_BYTES of parts, less often when the collection takes long, without leaving gc() in contexts the process makes afterwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -7,12 +7,16 @@ import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import {
   PAUSE_FACTOR,
+  RELEASE_EVERY_BYTES,
   RELEASE_INTERVAL_MS,
   releaseYoungGeneration,
 } from '../../../src/engine/young-generation.ts';
 
 /** Past the interval, with room for a collection that took a little longer than usual on a busy machine. */
 const PAST_INTERVAL_MS = RELEASE_INTERVAL_MS * 1.5;
+
+/** Parts enough for a release, as far as bytes go. */
+const fullShare = (): void => releaseYoungGeneration(RELEASE_EVERY_BYTES);
 
 /** Major collections seen while `fn` runs (and the observer drains). */
 async function majorCollections(fn: () => void): Promise<number> {
@@ -36,24 +40,37 @@ async function majorCollections(fn: () => void): Promise<number> {
 test('a release collects, and calls within the next second do not', async () => {
   await new Promise((r) => setTimeout(r, RELEASE_INTERVAL_MS));
   const first = await majorCollections(() => {
-    releaseYoungGeneration();
-    for (let i = 0; i < 50; i++) releaseYoungGeneration();
+    releaseYoungGeneration(RELEASE_EVERY_BYTES);
+    for (let i = 0; i < 50; i++) releaseYoungGeneration(RELEASE_EVERY_BYTES);
   });
   assert.ok(first >= 1, 'the first call collects');
   const within = await majorCollections(() => {
-    for (let i = 0; i < 50; i++) releaseYoungGeneration();
+    for (let i = 0; i < 50; i++) releaseYoungGeneration(RELEASE_EVERY_BYTES);
   });
   assert.equal(within, 0, 'none within the interval');
   await new Promise((r) => setTimeout(r, PAST_INTERVAL_MS));
-  const after = await majorCollections(() => releaseYoungGeneration());
+  const after = await majorCollections(() => releaseYoungGeneration(RELEASE_EVERY_BYTES));
   assert.ok(after >= 1, 'a second later it collects again');
+});
+
+test('a slow upload is not stopped for it: past the interval, a collection still waits for its bytes', async () => {
+  await new Promise((r) => setTimeout(r, PAST_INTERVAL_MS));
+  assert.equal(
+    await majorCollections(() => releaseYoungGeneration(RELEASE_EVERY_BYTES / 2)),
+    0,
+    'half the bytes: none',
+  );
+  assert.ok(
+    (await majorCollections(() => releaseYoungGeneration(RELEASE_EVERY_BYTES / 2))) >= 1,
+    'the other half: one',
+  );
 });
 
 test('contexts and workers made after a release have no gc() of their own', async () => {
   // this file runs without --expose-gc, as the action and the CLI do
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
   await new Promise((r) => setTimeout(r, PAST_INTERVAL_MS));
-  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'the release collected');
+  assert.ok((await majorCollections(fullShare)) >= 1, 'the release collected');
   assert.equal(runInNewContext('typeof gc'), 'undefined');
   const worker = new Worker("require('node:worker_threads').parentPort.postMessage(typeof gc)", {
     eval: true,
@@ -73,15 +90,11 @@ test('a collection that took long holds the next one back in proportion, counted
   let clock = base;
   let reads = 0;
   t.mock.method(performance, 'now', () => (reads++ === 1 ? base + took : clock));
-  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'the release collected');
+  assert.ok((await majorCollections(fullShare)) >= 1, 'the release collected');
   assert.equal(reads, 2, 'read the clock before and after the collection');
   const next = base + took + took * PAUSE_FACTOR;
   clock = next - 1;
-  assert.equal(
-    await majorCollections(releaseYoungGeneration),
-    0,
-    'not while 1/PAUSE_FACTOR of the time would go to it',
-  );
+  assert.equal(await majorCollections(fullShare), 0, 'not while 1/PAUSE_FACTOR of the time would go to it');
   clock = next;
-  assert.ok((await majorCollections(releaseYoungGeneration)) >= 1, 'collects once that share is back');
+  assert.ok((await majorCollections(fullShare)) >= 1, 'collects once that share is back');
 });
