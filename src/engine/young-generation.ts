@@ -10,9 +10,10 @@
  *
  * That collection is synchronous and marks the whole heap at least twice, so it takes as long as the process's
  * heap is big, not the upload's (30 MB: 25 ms; 1.25 GB: 0.8-1.2 s): once a second, a library user holding
- * such a heap had its event loop blocked 96% of the time, for a young generation of a few MB. The next one therefore waits in proportion to
- * how long the last took, and the flag is set only for as long as it takes to make the one context, so other
- * contexts the process makes later (node:vm sandboxes, worker threads) do not gain a global gc().
+ * such a heap had its event loop blocked 96% of the time, for a young generation of a few MB. The next one
+ * therefore waits in proportion to how long the last took, and the flag is set only for as long as it takes
+ * to make the one context, so other contexts the process makes later (node:vm sandboxes, worker threads) do
+ * not gain a global gc().
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
