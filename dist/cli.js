@@ -32995,8 +32995,6 @@ class OssClient {
                 signal: o.signal,
             });
             const decode = this.keyDecoder('ListObjects', o, xml);
-            // a key at or past `through` ends the range: later pages hold only keys after it
-            let reached = false;
             for (const c of list(xml.Contents)) {
                 const key = this.underPrefix('ListObjects', o, decode(str(c.Key)));
                 if (ranged) {
@@ -33008,11 +33006,10 @@ class OssClient {
                     }
                     last = key;
                 }
+                // a key at or past `through` ends the range: later pages hold only keys after it
                 const order = o.through === undefined ? -1 : compareKeys(key, o.through);
-                if (order >= 0) {
+                if (order >= 0)
                     end ??= key;
-                    reached = true;
-                }
                 if (order > 0)
                     continue;
                 objects.push({
@@ -33024,7 +33021,11 @@ class OssClient {
                 });
             }
             const next = nonEmpty(str(xml.NextContinuationToken));
-            return { xml, next: next === undefined ? undefined : decode(next), done: reached || !ordered };
+            return {
+                xml,
+                next: next === undefined ? undefined : decode(next),
+                done: end !== undefined || !ordered,
+            };
         });
         o.onEnd?.({ at: end, ordered });
         return objects;
@@ -33061,8 +33062,8 @@ class OssClient {
     }
     /**
      * Follow a listing's pages: `page` sends one and returns the next marker (undefined when the answer has
-     * none), or says the caller has seen enough. A truncated page without a new marker, or more than `maxListPages` pages, ends the walk with a
-     * MalformedAnswer instead of asking for the same page forever.
+     * none), or says the caller has seen enough. A truncated page without a new marker, or more than
+     * `maxListPages` pages, ends the walk with a MalformedAnswer instead of asking for the same page forever.
      */
     async paginate(operation, at, first, markerName, id, page) {
         const seen = new Set([id(first)]);
