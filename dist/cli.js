@@ -36813,14 +36813,17 @@ async function listInRanges(client, o) {
         stop.abort(e);
         throw e;
     }
-    if (disordered || !handedOn(listed, cuts)) {
-        return (await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal })).sort((a, b) => compareKeys(a.key, b.key));
-    }
+    if (disordered || !handedOn(listed, cuts))
+        return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
     const byKey = new Map();
     for (const range of listed)
         for (const x of range.objects)
             byKey.set(x.key, x);
-    return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
+    return inListingOrder([...byKey.values()]);
+}
+/** `objects` sorted as OSS lists keys (by UTF-8 bytes), whatever order they came in. */
+function inListingOrder(objects) {
+    return objects.sort((a, b) => compareKeys(a.key, b.key));
 }
 /**
  * Whether each range began where the one before it ended. A range that ended past its cut, at key K, saw every

@@ -54,14 +54,16 @@ export async function listInRanges(
     stop.abort(e);
     throw e;
   }
-  if (disordered || !handedOn(listed, cuts)) {
-    return (await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal })).sort((a, b) =>
-      compareKeys(a.key, b.key),
-    );
-  }
+  if (disordered || !handedOn(listed, cuts))
+    return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
   const byKey = new Map<string, ListedObject>();
   for (const range of listed) for (const x of range.objects) byKey.set(x.key, x);
-  return [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
+  return inListingOrder([...byKey.values()]);
+}
+
+/** `objects` sorted as OSS lists keys (by UTF-8 bytes), whatever order they came in. */
+function inListingOrder(objects: ListedObject[]): ListedObject[] {
+  return objects.sort((a, b) => compareKeys(a.key, b.key));
 }
 
 /**
