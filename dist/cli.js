@@ -24367,6 +24367,104 @@ function sharedAgent() {
     return shared;
 }
 
+// EXTERNAL MODULE: ./node_modules/undici/lib/core/connect.js
+var connect = __nccwpck_require__(9136);
+var connect_default = /*#__PURE__*/__nccwpck_require__.n(connect);
+;// CONCATENATED MODULE: ./src/oss/warm-connections.ts
+
+/** How long a warmed socket waits for a request before it is closed: the work it was opened for is late. */
+const UNUSED_MS = 15_000;
+class WarmConnector {
+    connector;
+    /** Warmed sockets by origin (`protocol//host`), oldest first. */
+    waiting = new Map();
+    closed = false;
+    unusedMs;
+    constructor(o) {
+        this.connector = connect_default()({ timeout: o.timeoutMs });
+        this.unusedMs = o.unusedMs ?? UNUSED_MS;
+    }
+    /** The connector the pool calls: a warmed socket of the origin if there is one, else a new connection. */
+    connect = (opts, callback) => {
+        const next = this.waiting.get(keyOf(opts.protocol, opts.host ?? opts.hostname))?.shift();
+        if (!next) {
+            this.connector(opts, callback);
+            return;
+        }
+        void next.ready.then((socket) => {
+            clearTimeout(next.timer);
+            if (socket && !socket.destroyed && socket.readyState === 'open') {
+                socket.removeListener('error', ignore);
+                socket.removeListener('close', next.drop);
+                callback(null, socket);
+            }
+            else
+                this.connector(opts, callback);
+        });
+    };
+    /**
+     * Opens `count` connections to `origin` (`https://host[:port]`) for requests about to be sent. Failures are
+     * kept quiet: the request that would have used the socket connects again and meets the error itself.
+     */
+    warm(origin, count) {
+        if (this.closed || count <= 0)
+            return;
+        const url = new URL(origin);
+        const key = keyOf(url.protocol, url.host);
+        const list = this.waiting.get(key) ?? [];
+        this.waiting.set(key, list);
+        const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+        for (let i = 0; i < count; i++) {
+            const entry = {
+                ready: Promise.resolve(undefined),
+                socket: undefined,
+                timer: undefined,
+                // a socket that closes while it waits leaves the list: the pool never receives a dead one
+                drop: () => {
+                    const at = list.indexOf(entry);
+                    if (at >= 0)
+                        list.splice(at, 1);
+                    clearTimeout(entry.timer);
+                },
+            };
+            entry.ready = new Promise((resolve) => {
+                this.connector({ hostname, host: url.host, protocol: url.protocol, port: url.port }, (err, socket) => {
+                    if (err || !socket || this.closed) {
+                        socket?.destroy();
+                        entry.drop();
+                        resolve(undefined);
+                        return;
+                    }
+                    entry.socket = socket;
+                    socket.on('error', ignore);
+                    socket.once('close', entry.drop);
+                    entry.timer = setTimeout(() => socket.destroy(), this.unusedMs).unref();
+                    resolve(socket);
+                });
+            });
+            list.push(entry);
+        }
+    }
+    /** How many warmed connections to `origin` are ready or on their way and not yet taken. */
+    waitingFor(origin) {
+        const url = new URL(origin);
+        return this.waiting.get(keyOf(url.protocol, url.host))?.length ?? 0;
+    }
+    /** Closes every warmed socket not handed over; later warm() calls do nothing. */
+    close() {
+        this.closed = true;
+        for (const list of this.waiting.values())
+            for (const entry of list.splice(0)) {
+                clearTimeout(entry.timer);
+                entry.socket?.destroy();
+            }
+    }
+}
+function keyOf(protocol, host) {
+    return `${protocol}//${host}`;
+}
+function ignore() { }
+
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/oss/body.ts
@@ -32682,9 +32780,12 @@ async function readAtMost(body, cap) {
 
 
 
+
 class OssClient {
     endpoint;
     agent;
+    warmed;
+    connections;
     credentials;
     refreshable;
     version;
@@ -32712,10 +32813,12 @@ class OssClient {
             maxErrorBytes: opts.maxErrorBytes ?? 1024 * 1024,
             maxListPages: opts.maxListPages ?? 100_000,
         };
+        this.connections = opts.connections ?? 16;
+        this.warmed = new WarmConnector({ timeoutMs: opts.connectTimeoutMs ?? 10_000 });
         this.agent = new (agent_default())({
-            connections: opts.connections ?? 16,
+            connections: this.connections,
             keepAliveTimeout: 30_000,
-            connect: { timeout: opts.connectTimeoutMs ?? 10_000 },
+            connect: this.warmed.connect,
             headersTimeout: opts.headersTimeoutMs ?? 60_000,
             bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
         });
@@ -32741,7 +32844,19 @@ class OssClient {
     objectUrl(bucket, key) {
         return `${originFor(this.endpoint, bucket)}${pathFor(this.endpoint, bucket, key)}`;
     }
+    /**
+     * Opens connections to the bucket ahead of the requests about to be sent, so that `count` are ready or on
+     * their way (at most the pool's size): their handshakes overlap whatever the caller does first, such as
+     * searching files or listing, instead of delaying the first requests.
+     */
+    preconnect(bucket, count) {
+        const origin = originFor(this.endpoint, bucket);
+        // a pool of one connection reports a Client, whose `connected` is a boolean
+        const open = Number(this.agent.stats[new URL(origin).origin]?.connected ?? 0);
+        this.warmed.warm(origin, Math.min(count, this.connections) - open - this.warmed.waitingFor(origin));
+    }
     async close() {
+        this.warmed.close();
         await this.agent.close();
     }
     // --- objects -------------------------------------------------------------------------------
@@ -36788,21 +36903,43 @@ async function listInRanges(client, o) {
     const listed = [];
     let next = 0;
     let disordered = false;
+    /** The range that ran to the end of the prefix with every range before it in, once there is one. */
+    let reachedEnd = -1;
+    const settle = () => {
+        for (let i = 0; listed[i]?.ordered === true; i++)
+            if (listed[i].at === undefined) {
+                reachedEnd = i;
+                // the ranges after it can only list what it has already seen: a destination smaller than the plan,
+                // such as the empty one of a first deploy, is listed in the time of one answer
+                stop.abort(new Error('listed to the end of the prefix'));
+                return;
+            }
+    };
     const worker = async () => {
         // once one range finds the server out of order, the others are of no use: none more is asked for
-        while (next < ranges.length && !disordered) {
+        while (next < ranges.length && !disordered && reachedEnd < 0) {
             const i = next++;
             const end = { at: undefined, ordered: true };
-            const objects = await client.listObjects({
-                bucket: o.bucket,
-                prefix: o.prefix,
-                ...ranges[i],
-                onEnd: (e) => Object.assign(end, e),
-                signal,
-            });
+            let objects;
+            try {
+                objects = await client.listObjects({
+                    bucket: o.bucket,
+                    prefix: o.prefix,
+                    ...ranges[i],
+                    onEnd: (e) => Object.assign(end, e),
+                    signal,
+                });
+            }
+            catch (e) {
+                if (reachedEnd >= 0 && !o.signal.aborted)
+                    return;
+                throw e;
+            }
             listed[i] = { objects, ...end };
             if (!end.ordered)
                 disordered = true;
+            else
+                settle();
         }
     };
     try {
@@ -36813,10 +36950,11 @@ async function listInRanges(client, o) {
         stop.abort(e);
         throw e;
     }
-    if (disordered || !handedOn(listed, cuts))
+    const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
+    if (disordered || !handedOn(used, cuts))
         return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
     const byKey = new Map();
-    for (const range of listed)
+    for (const range of used)
         for (const x of range.objects)
             byKey.set(x.key, x);
     return inListingOrder([...byKey.values()]);
@@ -37276,8 +37414,19 @@ function files_decide(path, patterns) {
  * entries are stat'ed together: one at a time, a 10,000-file tree waits on 10,000 round trips to the
  * file-system threads before the first request can go out.
  */
-async function walk(roots, includeHidden, patterns) {
-    const out = { files: [], undecodable: [], meta: new Map() };
+async function walk(roots, includeHidden, patterns, onMatched) {
+    const out = { matched: [], hits: new Set(), undecodable: [], meta: new Map() };
+    const includes = patterns.filter((p) => !p.negate);
+    const select = (file) => {
+        const mapped = dotless(file);
+        for (const p of includes)
+            if (!out.hits.has(p) && matches(mapped, p))
+                out.hits.add(p);
+        if (files_decide(mapped, patterns)?.negate === false) {
+            out.matched.push(file);
+            onMatched?.(out.matched.length);
+        }
+    };
     const visit = async (path, ancestors, known) => {
         const info = known ? known.stats : await (0,promises_namespaceObject.stat)(path).catch(() => undefined);
         if (!info)
@@ -37285,7 +37434,7 @@ async function walk(roots, includeHidden, patterns) {
         if (info.isFile()) {
             if (!out.meta.has(path)) {
                 out.meta.set(path, { stats: info, real: known?.real ?? (await (0,promises_namespaceObject.realpath)(path).catch(() => path)) });
-                out.files.push(path);
+                select(path);
             }
             return;
         }
@@ -37337,23 +37486,13 @@ async function findFiles(search) {
     const patterns = search.patterns.map((p) => parsePattern(p, cwd));
     const includes = patterns.filter((p) => !p.negate);
     const searchPaths = outermost(includes.map((p) => p.root));
-    const found = await walk(searchPaths, search.includeHiddenFiles, patterns);
+    const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched);
     if (found.undecodable.length > 0) {
         const bad = found.undecodable;
         throw new SettingError(INPUT.path, `${ref(INPUT.path, true)}: ${bad.length} file name(s) are not valid UTF-8 and cannot become object keys: ${bad.slice(0, 20).join(', ')}${bad.length > 20 ? `, and ${bad.length - 20} more` : ''}; allowed UTF-8 names: rename them (e.g. \`convmv -f latin1 -t utf8\`) or exclude them with a \`!\` pattern`, { allowed: 'UTF-8 names' });
     }
-    const hits = new Set();
-    let matched = [];
-    for (const file of found.files) {
-        const mapped = dotless(file);
-        for (const p of includes)
-            if (!hits.has(p) && matches(mapped, p))
-                hits.add(p);
-        if (files_decide(mapped, patterns)?.negate === false)
-            matched.push(file);
-    }
-    matched.sort();
-    const idle = includes.filter((p) => !hits.has(p));
+    let matched = found.matched.sort();
+    const idle = includes.filter((p) => !found.hits.has(p));
     // a line that matches nothing beside lines that do is a typo or a stray word (`--overwrite false`), and it
     // moves the common root: refused rather than dropped in silence
     if (idle.length > 0 && idle.length < includes.length) {
@@ -37748,103 +37887,110 @@ function commonKeyPrefix(keys) {
     return prefix;
 }
 /**
- * A limiter that lets one request through alone before it opens: a run with wrong credentials then learns so
- * from one answer instead of a full window of them.
+ * A limiter that lets one request through alone until one succeeds: a run with wrong credentials then learns
+ * so from one answer instead of a full window of them. Opening on the first answer, whatever it was, is not
+ * enough: the requests waiting behind a refused one would be written before the refusal stops the run, and
+ * on connections opened ahead of time they are written at once.
  */
 function probingLimiter(inner) {
-    let opened;
     let open = false;
+    /** The request in flight alone; settles (never rejects) once it has been answered. */
+    let probe;
     return {
         limit: inner.limit,
         get active() {
             return inner.active;
         },
-        run(fn, signal) {
-            if (open)
-                return inner.run(fn, signal);
-            if (!opened) {
-                const first = inner.run(fn, signal);
-                const done = () => {
-                    open = true;
-                };
-                opened = first.then(done, done);
-                return first;
-            }
-            return opened.then(() => {
+        async run(fn, signal) {
+            while (!open) {
+                if (!probe) {
+                    const first = inner.run(fn, signal);
+                    probe = first.then(() => {
+                        open = true;
+                    }, () => {
+                        probe = undefined;
+                    });
+                    return first;
+                }
+                await probe;
                 signal?.throwIfAborted();
-                return inner.run(fn, signal);
-            });
+            }
+            return inner.run(fn, signal);
         },
     };
 }
 async function deploy(o) {
     const s = o.settings;
-    const found = await findFiles({
-        patterns: s.patterns,
-        destination: s.destination,
-        includeHiddenFiles: s.includeHiddenFiles,
-        contentType: s.contentType,
-        cwd: o.cwd,
-        workspace: o.workspace,
-        checkpointDir: o.checkpointDir,
-        onNotice: (m) => o.log.info(m),
-    });
-    const { send: files, verify } = stepFiles(found, s);
-    const ledger = o.ledger ?? new FileLedger();
-    ledger.plan(files.map((f) => f.key));
-    if (s.enableCheckpoint && files.length > 0 && !s.dryRun)
-        await checkCheckpointDir(o.checkpointDir);
-    const empty = {
-        files,
-        rows: [],
-        totals: totals([], () => ''),
-        cleanup: NO_CLEANUP,
-        failures: [],
-        dryRun: s.dryRun,
-        notAttempted: 0,
-        heldBack: [],
-    };
-    if (found.length === 0)
-        o.onNoFiles(s.patterns);
-    else {
-        o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found, files, verify, s)}`);
-        for (const line of idlePatterns(found, s))
-            o.log.warning(line);
-        if (files.length > 0)
-            await o.onFiles?.(files);
-    }
     const stopper = new AbortController();
     const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
+    /** Stops a listing no one will wait for, when the step ends before it (a failed cache restore, say). */
+    const listingStop = new AbortController();
     const client = new OssClient({
         ...clientOptions(s, o.credentials),
         onRetry: ({ operation, attempt, delayMs, error }) => o.log.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
     });
+    // connections open while the files are searched, in proportion to the files this step will send: their
+    // handshakes (a round trip each, more with TLS) overlap the search and the listing, not the first requests
+    const share = s.shard?.kind === 'upload' ? s.shard.count : 1;
+    let warmed = 0;
+    const warm = (matched) => {
+        const want = Math.min(s.maxInFlight, Math.ceil(matched / share));
+        if (want <= warmed)
+            return;
+        warmed = want;
+        client.preconnect(s.bucket, want);
+    };
+    warm(1);
     try {
-        let listing;
+        const found = await findFiles({
+            patterns: s.patterns,
+            destination: s.destination,
+            includeHiddenFiles: s.includeHiddenFiles,
+            contentType: s.contentType,
+            cwd: o.cwd,
+            workspace: o.workspace,
+            checkpointDir: o.checkpointDir,
+            onNotice: (m) => o.log.info(m),
+            onMatched: warm,
+        });
+        const { send: files, verify, lastCount } = stepFiles(found, s);
         const planned = [...verify, ...files];
-        const needListing = planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
-        if (needListing) {
-            const prefix = s.deleteOrphans
-                ? destinationPrefix(s.destination)
-                : commonKeyPrefix(planned.map((f) => f.key));
-            try {
-                listing = await listInRanges(client, {
-                    bucket: s.bucket,
-                    prefix,
-                    // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
-                    keys: found.map((f) => f.key),
-                    signal,
-                });
-                o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
-            }
-            catch (e) {
-                o.signal?.throwIfAborted();
-                // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
-                if (codeOf(e) !== 'AccessDenied' && fatalHint(e))
-                    return { ...empty, fatal: fatalText(e), notAttempted: files.length };
-                o.log.warning(`could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`);
-            }
+        // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
+        // action): neither needs it, and a cache restore alone can take longer than the listing
+        const listed = needsListing(s, planned, verify)
+            ? listDestination(o, client, planned, found, AbortSignal.any([signal, listingStop.signal]))
+            : undefined;
+        const ledger = o.ledger ?? new FileLedger();
+        ledger.plan(files.map((f) => f.key));
+        if (s.enableCheckpoint && files.length > 0 && !s.dryRun)
+            await checkCheckpointDir(o.checkpointDir);
+        const empty = {
+            files,
+            rows: [],
+            totals: totals([], () => ''),
+            cleanup: NO_CLEANUP,
+            failures: [],
+            dryRun: s.dryRun,
+            notAttempted: 0,
+            heldBack: [],
+        };
+        if (found.length === 0)
+            o.onNoFiles(s.patterns);
+        else {
+            o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, lastCount, s)}`);
+            for (const line of idlePatterns(found, s))
+                o.log.warning(line);
+            if (files.length > 0)
+                await o.onFiles?.(files);
         }
+        const answer = await listed;
+        if (answer && 'error' in answer)
+            throw answer.error;
+        if (answer?.fatal !== undefined)
+            return { ...empty, fatal: answer.fatal, notAttempted: files.length };
+        if (answer?.warning !== undefined)
+            o.log.warning(answer.warning);
+        const listing = answer?.listing;
         const stored = new Map(listing?.map((x) => [x.key, x.size]));
         const planOf = (f) => {
             if (!listing)
@@ -37909,7 +38055,43 @@ async function deploy(o) {
         return { ...report, cleanup, cdn };
     }
     finally {
+        listingStop.abort();
         await client.close();
+    }
+}
+/** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
+function needsListing(s, planned, verify) {
+    return planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
+}
+/**
+ * The destination listed under the narrowest prefix that holds every planned key. Never rejects: it runs
+ * while other work is awaited, and a rejection no one awaits yet would end the process.
+ */
+async function listDestination(o, client, planned, found, signal) {
+    const s = o.settings;
+    const prefix = s.deleteOrphans
+        ? destinationPrefix(s.destination)
+        : commonKeyPrefix(planned.map((f) => f.key));
+    try {
+        const listing = await listInRanges(client, {
+            bucket: s.bucket,
+            prefix,
+            // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
+            keys: found.map((f) => f.key),
+            signal,
+        });
+        o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
+        return { listing };
+    }
+    catch (e) {
+        if (o.signal?.aborted)
+            return { error: o.signal.reason };
+        // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
+        if (codeOf(e) !== 'AccessDenied' && fatalHint(e))
+            return { fatal: fatalText(e) };
+        return {
+            warning: `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,
+        };
     }
 }
 /**
@@ -37937,16 +38119,18 @@ function idlePatterns(found, s) {
  */
 function stepFiles(found, s) {
     const shard = s.shard;
+    // each file is matched once: the patterns are globs, and a tree holds thousands of files
+    const last = new Set(found.filter((f) => publishedLast(f, s.publishLast)));
+    const lastCount = last.size;
     if (!shard)
-        return { send: [...found], verify: [] };
-    const last = (f) => publishedLast(f, s.publishLast);
+        return { send: [...found], verify: [], lastCount };
     if (shard.kind === 'upload')
-        return { send: found.filter((f) => !last(f) && inShare(f.key, shard)), verify: [] };
-    return { send: found.filter(last), verify: found.filter((f) => !last(f)) };
+        return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], lastCount };
+    return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), lastCount };
 }
 const bytesOf = (files) => size_formatBytes(files.reduce((n, f) => n + f.size, 0));
 /** The first line of a run: how many files, how big, where; for a shard, its share of the plan. */
-function planLine(found, send, verify, s) {
+function planLine(foundCount, send, verify, lastCount, s) {
     const where = `to oss://${s.bucket}/${s.destination}`;
     const shard = s.shard;
     if (!shard)
@@ -37954,8 +38138,7 @@ function planLine(found, send, verify, s) {
     const label = shardLabel(shard);
     if (shard.kind === 'cleanup')
         return `${label}: verifying the ${verify.length} file(s) the shards upload, then sending the ${send.length} file(s) published last (${bytesOf(send)}), ${where}`;
-    const left = found.filter((f) => publishedLast(f, s.publishLast)).length;
-    return `${label}: ${send.length} of ${found.length} file(s), ${bytesOf(send)}, ${where}${left > 0 ? `; the ${left} file(s) published last are sent by the cleanup step` : ''}`;
+    return `${label}: ${send.length} of ${foundCount} file(s), ${bytesOf(send)}, ${where}${lastCount > 0 ? `; the ${lastCount} file(s) published last are sent by the cleanup step` : ''}`;
 }
 /** Runs `work` on each of `items` with at most `limit` at once: local hashing is bounded as requests are. */
 async function eachLimited(items, limit, work) {
@@ -38120,8 +38303,9 @@ async function execute(o, client, limiter, files, items, planOf, signal, stopper
                 onFileDone(out);
     };
     const all = files.map((_, i) => i);
-    const last = all.filter((i) => publishedLast(files[i], s.publishLast));
-    const first = all.filter((i) => !publishedLast(files[i], s.publishLast));
+    const isLast = files.map((f) => publishedLast(f, s.publishLast));
+    const last = all.filter((i) => isLast[i]);
+    const first = all.filter((i) => !isLast[i]);
     let heldBack = [];
     try {
         await send(first);

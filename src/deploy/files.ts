@@ -39,6 +39,11 @@ export interface FileSearch {
   checkpointDir?: string;
   /** Told how many files were left out for being under `checkpointDir`. */
   onNotice?: (message: string) => void;
+  /**
+   * Told how many files match so far, as the walk goes: the deploy opens connections in proportion while
+   * the search still runs.
+   */
+  onMatched?: (count: number) => void;
 }
 
 /** The deepest directory containing every path (upload-artifact's least common ancestor). */
@@ -131,7 +136,10 @@ function decide(path: string, patterns: readonly Pattern[]): Pattern | undefined
 }
 
 interface Walk {
-  files: string[];
+  /** The files the patterns select (the last matching pattern decides), in walk order. */
+  matched: string[];
+  /** The include patterns that matched some file. */
+  hits: Set<Pattern>;
   undecodable: string[];
   /** What the walk learned of each file, so no file is stat'ed or resolved twice. */
   meta: Map<string, { stats: Stats; real: string }>;
@@ -147,8 +155,18 @@ async function walk(
   roots: readonly string[],
   includeHidden: boolean,
   patterns: readonly Pattern[],
+  onMatched: ((count: number) => void) | undefined,
 ): Promise<Walk> {
-  const out: Walk = { files: [], undecodable: [], meta: new Map() };
+  const out: Walk = { matched: [], hits: new Set(), undecodable: [], meta: new Map() };
+  const includes = patterns.filter((p) => !p.negate);
+  const select = (file: string): void => {
+    const mapped = dotless(file);
+    for (const p of includes) if (!out.hits.has(p) && matches(mapped, p)) out.hits.add(p);
+    if (decide(mapped, patterns)?.negate === false) {
+      out.matched.push(file);
+      onMatched?.(out.matched.length);
+    }
+  };
   const visit = async (
     path: string,
     ancestors: ReadonlySet<string>,
@@ -159,7 +177,7 @@ async function walk(
     if (info.isFile()) {
       if (!out.meta.has(path)) {
         out.meta.set(path, { stats: info, real: known?.real ?? (await realpath(path).catch(() => path)) });
-        out.files.push(path);
+        select(path);
       }
       return;
     }
@@ -207,7 +225,7 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   const patterns = search.patterns.map((p) => parsePattern(p, cwd));
   const includes = patterns.filter((p) => !p.negate);
   const searchPaths = outermost(includes.map((p) => p.root));
-  const found = await walk(searchPaths, search.includeHiddenFiles, patterns);
+  const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched);
   if (found.undecodable.length > 0) {
     const bad = found.undecodable;
     throw new SettingError(
@@ -216,15 +234,8 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
       { allowed: 'UTF-8 names' },
     );
   }
-  const hits = new Set<Pattern>();
-  let matched: string[] = [];
-  for (const file of found.files) {
-    const mapped = dotless(file);
-    for (const p of includes) if (!hits.has(p) && matches(mapped, p)) hits.add(p);
-    if (decide(mapped, patterns)?.negate === false) matched.push(file);
-  }
-  matched.sort();
-  const idle = includes.filter((p) => !hits.has(p));
+  let matched = found.matched.sort();
+  const idle = includes.filter((p) => !found.hits.has(p));
   // a line that matches nothing beside lines that do is a typo or a stray word (`--overwrite false`), and it
   // moves the common root: refused rather than dropped in silence
   if (idle.length > 0 && idle.length < includes.length) {

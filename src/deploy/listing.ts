@@ -31,20 +31,39 @@ export async function listInRanges(
   const listed: Array<{ objects: ListedObject[]; at: string | undefined; ordered: boolean }> = [];
   let next = 0;
   let disordered = false;
+  /** The range that ran to the end of the prefix with every range before it in, once there is one. */
+  let reachedEnd = -1;
+  const settle = (): void => {
+    for (let i = 0; listed[i]?.ordered === true; i++)
+      if (listed[i]!.at === undefined) {
+        reachedEnd = i;
+        // the ranges after it can only list what it has already seen: a destination smaller than the plan,
+        // such as the empty one of a first deploy, is listed in the time of one answer
+        stop.abort(new Error('listed to the end of the prefix'));
+        return;
+      }
+  };
   const worker = async (): Promise<void> => {
     // once one range finds the server out of order, the others are of no use: none more is asked for
-    while (next < ranges.length && !disordered) {
+    while (next < ranges.length && !disordered && reachedEnd < 0) {
       const i = next++;
       const end = { at: undefined as string | undefined, ordered: true };
-      const objects = await client.listObjects({
-        bucket: o.bucket,
-        prefix: o.prefix,
-        ...ranges[i]!,
-        onEnd: (e) => Object.assign(end, e),
-        signal,
-      });
+      let objects: ListedObject[];
+      try {
+        objects = await client.listObjects({
+          bucket: o.bucket,
+          prefix: o.prefix,
+          ...ranges[i]!,
+          onEnd: (e) => Object.assign(end, e),
+          signal,
+        });
+      } catch (e) {
+        if (reachedEnd >= 0 && !o.signal.aborted) return;
+        throw e;
+      }
       listed[i] = { objects, ...end };
       if (!end.ordered) disordered = true;
+      else settle();
     }
   };
   try {
@@ -54,10 +73,11 @@ export async function listInRanges(
     stop.abort(e);
     throw e;
   }
-  if (disordered || !handedOn(listed, cuts))
+  const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
+  if (disordered || !handedOn(used, cuts))
     return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
   const byKey = new Map<string, ListedObject>();
-  for (const range of listed) for (const x of range.objects) byKey.set(x.key, x);
+  for (const range of used) for (const x of range.objects) byKey.set(x.key, x);
   return inListingOrder([...byKey.values()]);
 }
 

@@ -137,31 +137,38 @@ export function commonKeyPrefix(keys: readonly string[]): string {
 }
 
 /**
- * A limiter that lets one request through alone before it opens: a run with wrong credentials then learns so
- * from one answer instead of a full window of them.
+ * A limiter that lets one request through alone until one succeeds: a run with wrong credentials then learns
+ * so from one answer instead of a full window of them. Opening on the first answer, whatever it was, is not
+ * enough: the requests waiting behind a refused one would be written before the refusal stops the run, and
+ * on connections opened ahead of time they are written at once.
  */
 export function probingLimiter(inner: Limiter): Limiter {
-  let opened: Promise<void> | undefined;
   let open = false;
+  /** The request in flight alone; settles (never rejects) once it has been answered. */
+  let probe: Promise<void> | undefined;
   return {
     limit: inner.limit,
     get active() {
       return inner.active;
     },
-    run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-      if (open) return inner.run(fn, signal);
-      if (!opened) {
-        const first = inner.run(fn, signal);
-        const done = (): void => {
-          open = true;
-        };
-        opened = first.then(done, done);
-        return first;
-      }
-      return opened.then(() => {
+    async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+      while (!open) {
+        if (!probe) {
+          const first = inner.run(fn, signal);
+          probe = first.then(
+            () => {
+              open = true;
+            },
+            () => {
+              probe = undefined;
+            },
+          );
+          return first;
+        }
+        await probe;
         signal?.throwIfAborted();
-        return inner.run(fn, signal);
-      });
+      }
+      return inner.run(fn, signal);
     },
   };
 }
@@ -170,72 +177,72 @@ type Plan = 'new' | 'changed' | 'same size' | 'unknown';
 
 export async function deploy(o: DeployOptions): Promise<DeployReport> {
   const s = o.settings;
-  const found = await findFiles({
-    patterns: s.patterns,
-    destination: s.destination,
-    includeHiddenFiles: s.includeHiddenFiles,
-    contentType: s.contentType,
-    cwd: o.cwd,
-    workspace: o.workspace,
-    checkpointDir: o.checkpointDir,
-    onNotice: (m) => o.log.info(m),
-  });
-  const { send: files, verify } = stepFiles(found, s);
-  const ledger = o.ledger ?? new FileLedger();
-  ledger.plan(files.map((f) => f.key));
-  if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
-  const empty: DeployReport = {
-    files,
-    rows: [],
-    totals: totals([], () => ''),
-    cleanup: NO_CLEANUP,
-    failures: [],
-    dryRun: s.dryRun,
-    notAttempted: 0,
-    heldBack: [],
-  };
-  if (found.length === 0) o.onNoFiles(s.patterns);
-  else {
-    o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found, files, verify, s)}`);
-    for (const line of idlePatterns(found, s)) o.log.warning(line);
-    if (files.length > 0) await o.onFiles?.(files);
-  }
-
   const stopper = new AbortController();
   const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
+  /** Stops a listing no one will wait for, when the step ends before it (a failed cache restore, say). */
+  const listingStop = new AbortController();
   const client = new OssClient({
     ...clientOptions(s, o.credentials),
     onRetry: ({ operation, attempt, delayMs, error }) =>
       o.log.info(`retrying ${operation} (attempt ${attempt + 1}) in ${delayMs} ms after ${error.code}`),
   });
+  // connections open while the files are searched, in proportion to the files this step will send: their
+  // handshakes (a round trip each, more with TLS) overlap the search and the listing, not the first requests
+  const share = s.shard?.kind === 'upload' ? s.shard.count : 1;
+  let warmed = 0;
+  const warm = (matched: number): void => {
+    const want = Math.min(s.maxInFlight, Math.ceil(matched / share));
+    if (want <= warmed) return;
+    warmed = want;
+    client.preconnect(s.bucket, want);
+  };
+  warm(1);
   try {
-    let listing: ListedObject[] | undefined;
+    const found = await findFiles({
+      patterns: s.patterns,
+      destination: s.destination,
+      includeHiddenFiles: s.includeHiddenFiles,
+      contentType: s.contentType,
+      cwd: o.cwd,
+      workspace: o.workspace,
+      checkpointDir: o.checkpointDir,
+      onNotice: (m) => o.log.info(m),
+      onMatched: warm,
+    });
+    const { send: files, verify, lastCount } = stepFiles(found, s);
     const planned = [...verify, ...files];
-    const needListing =
-      planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
-    if (needListing) {
-      const prefix = s.deleteOrphans
-        ? destinationPrefix(s.destination)
-        : commonKeyPrefix(planned.map((f) => f.key));
-      try {
-        listing = await listInRanges(client, {
-          bucket: s.bucket,
-          prefix,
-          // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
-          keys: found.map((f) => f.key),
-          signal,
-        });
-        o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
-      } catch (e) {
-        o.signal?.throwIfAborted();
-        // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
-        if (codeOf(e) !== 'AccessDenied' && fatalHint(e))
-          return { ...empty, fatal: fatalText(e), notAttempted: files.length };
-        o.log.warning(
-          `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,
-        );
-      }
+    // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
+    // action): neither needs it, and a cache restore alone can take longer than the listing
+    const listed = needsListing(s, planned, verify)
+      ? listDestination(o, client, planned, found, AbortSignal.any([signal, listingStop.signal]))
+      : undefined;
+    const ledger = o.ledger ?? new FileLedger();
+    ledger.plan(files.map((f) => f.key));
+    if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
+    const empty: DeployReport = {
+      files,
+      rows: [],
+      totals: totals([], () => ''),
+      cleanup: NO_CLEANUP,
+      failures: [],
+      dryRun: s.dryRun,
+      notAttempted: 0,
+      heldBack: [],
+    };
+    if (found.length === 0) o.onNoFiles(s.patterns);
+    else {
+      o.log.info(
+        `${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, lastCount, s)}`,
+      );
+      for (const line of idlePatterns(found, s)) o.log.warning(line);
+      if (files.length > 0) await o.onFiles?.(files);
     }
+
+    const answer = await listed;
+    if (answer && 'error' in answer) throw answer.error;
+    if (answer?.fatal !== undefined) return { ...empty, fatal: answer.fatal, notAttempted: files.length };
+    if (answer?.warning !== undefined) o.log.warning(answer.warning);
+    const listing = answer?.listing;
     const stored = new Map(listing?.map((x) => [x.key, x.size]));
     const planOf = (f: FoundFile): Plan => {
       if (!listing) return 'unknown';
@@ -303,7 +310,59 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       );
     return { ...report, cleanup, cdn };
   } finally {
+    listingStop.abort();
     await client.close();
+  }
+}
+
+/** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
+function needsListing(
+  s: DeploySettings,
+  planned: readonly FoundFile[],
+  verify: readonly FoundFile[],
+): boolean {
+  return planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
+}
+
+type ListingAnswer =
+  | { listing: ListedObject[]; fatal?: undefined; warning?: undefined }
+  /** No listing: every file is checked on its own (`warning`), or the run stops (`fatal`). */
+  | { listing?: undefined; fatal?: string; warning?: string }
+  /** The run was cancelled: rethrown where the answer is awaited. */
+  | { error: unknown };
+
+/**
+ * The destination listed under the narrowest prefix that holds every planned key. Never rejects: it runs
+ * while other work is awaited, and a rejection no one awaits yet would end the process.
+ */
+async function listDestination(
+  o: DeployOptions,
+  client: OssClient,
+  planned: readonly FoundFile[],
+  found: readonly FoundFile[],
+  signal: AbortSignal,
+): Promise<ListingAnswer> {
+  const s = o.settings;
+  const prefix = s.deleteOrphans
+    ? destinationPrefix(s.destination)
+    : commonKeyPrefix(planned.map((f) => f.key));
+  try {
+    const listing = await listInRanges(client, {
+      bucket: s.bucket,
+      prefix,
+      // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
+      keys: found.map((f) => f.key),
+      signal,
+    });
+    o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
+    return { listing };
+  } catch (e) {
+    if (o.signal?.aborted) return { error: o.signal.reason };
+    // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
+    if (codeOf(e) !== 'AccessDenied' && fatalHint(e)) return { fatal: fatalText(e) };
+    return {
+      warning: `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,
+    };
   }
 }
 
@@ -342,22 +401,25 @@ export function idlePatterns(
 export function stepFiles(
   found: readonly FoundFile[],
   s: Pick<DeploySettings, 'shard' | 'publishLast'>,
-): { send: FoundFile[]; verify: FoundFile[] } {
+): { send: FoundFile[]; verify: FoundFile[]; lastCount: number } {
   const shard = s.shard;
-  if (!shard) return { send: [...found], verify: [] };
-  const last = (f: FoundFile): boolean => publishedLast(f, s.publishLast);
+  // each file is matched once: the patterns are globs, and a tree holds thousands of files
+  const last = new Set(found.filter((f) => publishedLast(f, s.publishLast)));
+  const lastCount = last.size;
+  if (!shard) return { send: [...found], verify: [], lastCount };
   if (shard.kind === 'upload')
-    return { send: found.filter((f) => !last(f) && inShare(f.key, shard)), verify: [] };
-  return { send: found.filter(last), verify: found.filter((f) => !last(f)) };
+    return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], lastCount };
+  return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), lastCount };
 }
 
 const bytesOf = (files: readonly FoundFile[]): string => formatBytes(files.reduce((n, f) => n + f.size, 0));
 
 /** The first line of a run: how many files, how big, where; for a shard, its share of the plan. */
 function planLine(
-  found: readonly FoundFile[],
+  foundCount: number,
   send: readonly FoundFile[],
   verify: readonly FoundFile[],
+  lastCount: number,
   s: DeploySettings,
 ): string {
   const where = `to oss://${s.bucket}/${s.destination}`;
@@ -366,8 +428,7 @@ function planLine(
   const label = shardLabel(shard);
   if (shard.kind === 'cleanup')
     return `${label}: verifying the ${verify.length} file(s) the shards upload, then sending the ${send.length} file(s) published last (${bytesOf(send)}), ${where}`;
-  const left = found.filter((f) => publishedLast(f, s.publishLast)).length;
-  return `${label}: ${send.length} of ${found.length} file(s), ${bytesOf(send)}, ${where}${left > 0 ? `; the ${left} file(s) published last are sent by the cleanup step` : ''}`;
+  return `${label}: ${send.length} of ${foundCount} file(s), ${bytesOf(send)}, ${where}${lastCount > 0 ? `; the ${lastCount} file(s) published last are sent by the cleanup step` : ''}`;
 }
 
 interface Verified {
@@ -565,8 +626,9 @@ async function execute(
     for (const out of answered.flat()) if (!done.has(out.item.key)) onFileDone(out);
   };
   const all = files.map((_, i) => i);
-  const last = all.filter((i) => publishedLast(files[i]!, s.publishLast));
-  const first = all.filter((i) => !publishedLast(files[i]!, s.publishLast));
+  const isLast = files.map((f) => publishedLast(f, s.publishLast));
+  const last = all.filter((i) => isLast[i]);
+  const first = all.filter((i) => !isLast[i]);
   let heldBack: string[] = [];
   try {
     await send(first);

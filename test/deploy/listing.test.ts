@@ -58,6 +58,31 @@ for (const ignoreStartAfter of [false, true]) {
   });
 }
 
+// a first deploy (nothing stored) or a destination smaller than the plan: the range that runs to the end of the
+// prefix has seen all there is, so the listing ends with its answer; the ranges after it are never answered here
+for (const [stored, holdFrom] of [
+  [[], 'p/0999'],
+  [['p/', ...local.slice(0, 1500)], 'p/1999'],
+] as const) {
+  test(`a listing ends once a range reaches the end of the prefix, and the ranges after it are stopped (${stored.length} key(s) stored)`, async (t) => {
+    const { client, stats } = await startListingServer(t, stored, { holdFrom, delayMs: 30 });
+    const listed = await listInRanges(client, {
+      bucket: 'bkt',
+      prefix: 'p/',
+      keys: local,
+      signal: AbortSignal.timeout(20_000),
+    });
+    assert.deepEqual(
+      listed.map((x) => x.key),
+      [...stored].sort(byBytes),
+    );
+    // what was held is let go by the client, not left waiting
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(stats.held > 0, 'the later ranges were asked for together with the first');
+    assert.equal(stats.abandoned, stats.held);
+  });
+}
+
 test('a range that fails fails the listing, and the other ranges are stopped', async (t) => {
   const { client } = await startListingServer(
     t,

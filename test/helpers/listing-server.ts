@@ -51,19 +51,23 @@ export interface ListingStats {
   inFlight: number;
   most: number;
   startAfters: string[];
+  /** Requests held unanswered (see `holdFrom`), and how many of them the client gave up on. */
+  held: number;
+  abandoned: number;
 }
 
 /**
  * A server over `stored`, and a client of it (both closed after the test), that delays each answer by `delayMs` (so ranges asked together overlap) and answers
- * 500 to the range that starts after `failAfter`.
+ * 500 to the range that starts after `failAfter`. With `holdFrom`, a range that starts after that key or a later one is never
+ * answered: only a client that stops asking for it gets on.
  */
 export async function startListingServer(
   t: { after(fn: () => unknown): void },
   stored: readonly string[],
-  o: ListingShape & { delayMs?: number; failAfter?: string } = {},
+  o: ListingShape & { delayMs?: number; failAfter?: string; holdFrom?: string } = {},
   clientOptions: Parameters<typeof clientFor>[1] = {},
 ): Promise<{ server: HostileServer; stats: ListingStats; client: OssClient }> {
-  const stats: ListingStats = { requests: 0, inFlight: 0, most: 0, startAfters: [] };
+  const stats: ListingStats = { requests: 0, inFlight: 0, most: 0, startAfters: [], held: 0, abandoned: 0 };
   const server = await startHostile(async (req, res) => {
     stats.requests++;
     stats.most = Math.max(stats.most, ++stats.inFlight);
@@ -71,6 +75,12 @@ export async function startListingServer(
     stats.inFlight--;
     const startAfter = req.query.get('start-after');
     if (startAfter !== null) stats.startAfters.push(startAfter);
+    if (o.holdFrom !== undefined && startAfter !== null && byBytes(startAfter, o.holdFrom) >= 0) {
+      stats.held++;
+      await new Promise<void>((resolve) => res.once('close', resolve));
+      stats.abandoned++;
+      return true;
+    }
     if (o.failAfter !== undefined && startAfter === o.failAfter && !req.query.has('continuation-token')) {
       res.writeHead(500, { 'content-type': 'application/xml' }).end(errorXml('InternalError'));
       return true;
