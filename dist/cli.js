@@ -24384,27 +24384,38 @@ class WarmConnector {
         this.connector = connect_default()({ timeout: o.timeoutMs });
         this.unusedMs = o.unusedMs ?? UNUSED_MS;
     }
-    /** The connector the pool calls: a warmed socket of the origin if there is one, else a new connection. */
+    /**
+     * The connector the pool calls: a warmed socket of the origin if there is one, else a new connection. A
+     * warmed connection that failed hands its error on (connecting again would make the request wait out a
+     * second connect timeout); one the server closed while it waited is replaced by a new connection.
+     */
     connect = (opts, callback) => {
         const next = this.waiting.get(keyOf(opts.protocol, opts.host ?? opts.hostname))?.shift();
         if (!next) {
             this.connector(opts, callback);
             return;
         }
-        void next.ready.then((socket) => {
+        void next.ready.then((outcome) => {
             clearTimeout(next.timer);
-            if (socket && !socket.destroyed && socket.readyState === 'open') {
+            if ('error' in outcome)
+                callback(outcome.error, null);
+            else if ('socket' in outcome && !outcome.socket.destroyed && outcome.socket.readyState === 'open') {
+                const socket = outcome.socket;
                 socket.removeListener('error', ignore);
                 socket.removeListener('close', next.drop);
+                // it waited unref'd; the pool refs and unrefs it from here as requests come and go
+                socket.ref();
                 callback(null, socket);
             }
-            else
+            else {
+                next.socket.destroy();
                 this.connector(opts, callback);
+            }
         });
     };
     /**
-     * Opens `count` connections to `origin` (`https://host[:port]`) for requests about to be sent. Failures are
-     * kept quiet: the request that would have used the socket connects again and meets the error itself.
+     * Opens `count` connections to `origin` (`https://host[:port]`) for requests about to be sent. A failure is
+     * kept for the request that takes the connection, which meets it as if it had connected itself.
      */
     warm(origin, count) {
         if (this.closed || count <= 0)
@@ -24415,33 +24426,37 @@ class WarmConnector {
         this.waiting.set(key, list);
         const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
         for (let i = 0; i < count; i++) {
+            let settle;
+            const ready = new Promise((resolve) => (settle = resolve));
+            // the connector returns the socket it is connecting (undici's own pool relies on no more than the
+            // callback, but its connector has always returned it): kept, so that a handshake can be cut short
+            const socket = this.connector({ hostname, host: url.host, protocol: url.protocol, port: url.port }, (err, connected) => {
+                if (err)
+                    settle({ error: err });
+                else if (connected)
+                    settle({ socket: connected });
+            });
             const entry = {
-                ready: Promise.resolve(undefined),
-                socket: undefined,
-                timer: undefined,
-                // a socket that closes while it waits leaves the list: the pool never receives a dead one
+                ready,
+                socket,
+                // a connection no request took is not held open for long, nor past the end of the run
+                timer: setTimeout(() => entry.drop(), this.unusedMs).unref(),
                 drop: () => {
                     const at = list.indexOf(entry);
                     if (at >= 0)
                         list.splice(at, 1);
                     clearTimeout(entry.timer);
+                    settle({ closed: true });
+                    // a socket a request took was taken off the list first, and is the pool's now
+                    if (at >= 0)
+                        socket.destroy();
                 },
             };
-            entry.ready = new Promise((resolve) => {
-                this.connector({ hostname, host: url.host, protocol: url.protocol, port: url.port }, (err, socket) => {
-                    if (err || !socket || this.closed) {
-                        socket?.destroy();
-                        entry.drop();
-                        resolve(undefined);
-                        return;
-                    }
-                    entry.socket = socket;
-                    socket.on('error', ignore);
-                    socket.once('close', entry.drop);
-                    entry.timer = setTimeout(() => socket.destroy(), this.unusedMs).unref();
-                    resolve(socket);
-                });
-            });
+            // waiting for a request must not keep the process alive, nor an error on it end the process
+            socket.unref();
+            socket.on('error', ignore);
+            // a connection that ends while it waits leaves the list: the pool never receives a dead one
+            socket.once('close', entry.drop);
             list.push(entry);
         }
     }
@@ -24450,14 +24465,12 @@ class WarmConnector {
         const url = new URL(origin);
         return this.waiting.get(keyOf(url.protocol, url.host))?.length ?? 0;
     }
-    /** Closes every warmed socket not handed over; later warm() calls do nothing. */
+    /** Ends every warmed connection not handed over, those still connecting too; later warm() calls do nothing. */
     close() {
         this.closed = true;
         for (const list of this.waiting.values())
-            for (const entry of list.splice(0)) {
-                clearTimeout(entry.timer);
-                entry.socket?.destroy();
-            }
+            for (const entry of [...list])
+                entry.drop();
     }
 }
 function keyOf(protocol, host) {
@@ -36891,6 +36904,8 @@ const RANGES_AT_ONCE = 16;
  * That holds only for a server that lists in OSS's order and honours start-after; one that does not (sorts by
  * UTF-16 units, ignores start-after) is found out by the ranges themselves, and the prefix is then listed in
  * one walk of pages, as before ranges, which does not depend on the order. The result is in listing order.
+ * Ranges asked for beside the one that reached the end of the prefix may still be in flight when this returns:
+ * they end with their answer, or when `signal` aborts.
  */
 async function listInRanges(client, o) {
     const sorted = [...new Set(o.keys.filter((k) => k.startsWith(o.prefix)))].sort(compareKeys);
@@ -36905,13 +36920,17 @@ async function listInRanges(client, o) {
     let disordered = false;
     /** The range that ran to the end of the prefix with every range before it in, once there is one. */
     let reachedEnd = -1;
+    let finish;
+    const ended = new Promise((resolve) => (finish = resolve));
     const settle = () => {
         for (let i = 0; listed[i]?.ordered === true; i++)
             if (listed[i].at === undefined) {
-                reachedEnd = i;
                 // the ranges after it can only list what it has already seen: a destination smaller than the plan,
-                // such as the empty one of a first deploy, is listed in the time of one answer
-                stop.abort(new Error('listed to the end of the prefix'));
+                // such as the empty one of a first deploy, is listed in the time of one answer. Those in flight are
+                // left to answer (into nothing) rather than aborted: an aborted request takes its connection with
+                // it, and the uploads about to start would pay a handshake again
+                reachedEnd = i;
+                finish();
                 return;
             }
     };
@@ -36931,7 +36950,8 @@ async function listInRanges(client, o) {
                 });
             }
             catch (e) {
-                if (reachedEnd >= 0 && !o.signal.aborted)
+                // what a range left running after the end says no longer matters
+                if (reachedEnd >= 0)
                     return;
                 throw e;
             }
@@ -36942,14 +36962,13 @@ async function listInRanges(client, o) {
                 settle();
         }
     };
-    try {
-        await Promise.all(Array.from({ length: Math.min(RANGES_AT_ONCE, ranges.length) }, worker));
-    }
-    catch (e) {
+    const all = Promise.all(Array.from({ length: Math.min(RANGES_AT_ONCE, ranges.length) }, worker)).then(finish, (e) => {
         // the other ranges are of no use now: stop them rather than leave them running
         stop.abort(e);
         throw e;
-    }
+    });
+    // the end of the prefix, or every range in (or the first failure)
+    await Promise.race([ended, all]);
     const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
     if (disordered || !handedOn(used, cuts))
         return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
@@ -37933,8 +37952,10 @@ async function deploy(o) {
     // handshakes (a round trip each, more with TLS) overlap the search and the listing, not the first requests
     const share = s.shard?.kind === 'upload' ? s.shard.count : 1;
     let warmed = 0;
+    // a dry run sends its listing, and only then a HEAD for each file of the same size as its object
+    const most = s.dryRun ? 1 : s.maxInFlight;
     const warm = (matched) => {
-        const want = Math.min(s.maxInFlight, Math.ceil(matched / share));
+        const want = Math.min(most, Math.ceil(matched / share));
         if (want <= warmed)
             return;
         warmed = want;

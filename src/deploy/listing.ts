@@ -17,6 +17,8 @@ const RANGES_AT_ONCE = 16;
  * That holds only for a server that lists in OSS's order and honours start-after; one that does not (sorts by
  * UTF-16 units, ignores start-after) is found out by the ranges themselves, and the prefix is then listed in
  * one walk of pages, as before ranges, which does not depend on the order. The result is in listing order.
+ * Ranges asked for beside the one that reached the end of the prefix may still be in flight when this returns:
+ * they end with their answer, or when `signal` aborts.
  */
 export async function listInRanges(
   client: OssClient,
@@ -33,13 +35,17 @@ export async function listInRanges(
   let disordered = false;
   /** The range that ran to the end of the prefix with every range before it in, once there is one. */
   let reachedEnd = -1;
+  let finish!: () => void;
+  const ended = new Promise<void>((resolve) => (finish = resolve));
   const settle = (): void => {
     for (let i = 0; listed[i]?.ordered === true; i++)
       if (listed[i]!.at === undefined) {
-        reachedEnd = i;
         // the ranges after it can only list what it has already seen: a destination smaller than the plan,
-        // such as the empty one of a first deploy, is listed in the time of one answer
-        stop.abort(new Error('listed to the end of the prefix'));
+        // such as the empty one of a first deploy, is listed in the time of one answer. Those in flight are
+        // left to answer (into nothing) rather than aborted: an aborted request takes its connection with
+        // it, and the uploads about to start would pay a handshake again
+        reachedEnd = i;
+        finish();
         return;
       }
   };
@@ -58,7 +64,8 @@ export async function listInRanges(
           signal,
         });
       } catch (e) {
-        if (reachedEnd >= 0 && !o.signal.aborted) return;
+        // what a range left running after the end says no longer matters
+        if (reachedEnd >= 0) return;
         throw e;
       }
       listed[i] = { objects, ...end };
@@ -66,13 +73,16 @@ export async function listInRanges(
       else settle();
     }
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(RANGES_AT_ONCE, ranges.length) }, worker));
-  } catch (e) {
-    // the other ranges are of no use now: stop them rather than leave them running
-    stop.abort(e);
-    throw e;
-  }
+  const all = Promise.all(Array.from({ length: Math.min(RANGES_AT_ONCE, ranges.length) }, worker)).then(
+    finish,
+    (e: unknown) => {
+      // the other ranges are of no use now: stop them rather than leave them running
+      stop.abort(e);
+      throw e;
+    },
+  );
+  // the end of the prefix, or every range in (or the first failure)
+  await Promise.race([ended, all]);
   const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
   if (disordered || !handedOn(used, cuts))
     return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));

@@ -190,8 +190,10 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   // handshakes (a round trip each, more with TLS) overlap the search and the listing, not the first requests
   const share = s.shard?.kind === 'upload' ? s.shard.count : 1;
   let warmed = 0;
+  // a dry run sends its listing, and only then a HEAD for each file of the same size as its object
+  const most = s.dryRun ? 1 : s.maxInFlight;
   const warm = (matched: number): void => {
-    const want = Math.min(s.maxInFlight, Math.ceil(matched / share));
+    const want = Math.min(most, Math.ceil(matched / share));
     if (want <= warmed) return;
     warmed = want;
     client.preconnect(s.bucket, want);

@@ -18,12 +18,16 @@ import buildConnector from 'undici/lib/core/connect.js';
 /** How long a warmed socket waits for a request before it is closed: the work it was opened for is late. */
 const UNUSED_MS = 15_000;
 
+/** How a warmed connection turned out: up (the socket), failed to connect (the error), or closed while waiting. */
+type Outcome = { socket: Socket } | { error: Error } | { closed: true };
+
 interface Warmed {
-  /** Settles once the connection is up (the socket) or failed (undefined). */
-  ready: Promise<Socket | undefined>;
-  socket: Socket | undefined;
-  timer: NodeJS.Timeout | undefined;
-  /** Takes the entry off its list (when its socket closes or fails while it waits). */
+  /** Settles once the connection is up, failed, or was closed before any request took it. */
+  ready: Promise<Outcome>;
+  /** From the first moment, so that a handshake still under way can be ended too. */
+  socket: Socket;
+  timer: NodeJS.Timeout;
+  /** Takes the entry off its list and ends its socket unless a request has it (idempotent). */
   drop: () => void;
 }
 
@@ -39,26 +43,37 @@ export class WarmConnector {
     this.unusedMs = o.unusedMs ?? UNUSED_MS;
   }
 
-  /** The connector the pool calls: a warmed socket of the origin if there is one, else a new connection. */
+  /**
+   * The connector the pool calls: a warmed socket of the origin if there is one, else a new connection. A
+   * warmed connection that failed hands its error on (connecting again would make the request wait out a
+   * second connect timeout); one the server closed while it waited is replaced by a new connection.
+   */
   readonly connect = (opts: Types.Options, callback: Types.Callback): void => {
     const next = this.waiting.get(keyOf(opts.protocol, opts.host ?? opts.hostname))?.shift();
     if (!next) {
       this.connector(opts, callback);
       return;
     }
-    void next.ready.then((socket) => {
+    void next.ready.then((outcome) => {
       clearTimeout(next.timer);
-      if (socket && !socket.destroyed && socket.readyState === 'open') {
+      if ('error' in outcome) callback(outcome.error, null);
+      else if ('socket' in outcome && !outcome.socket.destroyed && outcome.socket.readyState === 'open') {
+        const socket = outcome.socket;
         socket.removeListener('error', ignore);
         socket.removeListener('close', next.drop);
+        // it waited unref'd; the pool refs and unrefs it from here as requests come and go
+        socket.ref();
         callback(null, socket);
-      } else this.connector(opts, callback);
+      } else {
+        next.socket.destroy();
+        this.connector(opts, callback);
+      }
     });
   };
 
   /**
-   * Opens `count` connections to `origin` (`https://host[:port]`) for requests about to be sent. Failures are
-   * kept quiet: the request that would have used the socket connects again and meets the error itself.
+   * Opens `count` connections to `origin` (`https://host[:port]`) for requests about to be sent. A failure is
+   * kept for the request that takes the connection, which meets it as if it had connected itself.
    */
   warm(origin: string, count: number): void {
     if (this.closed || count <= 0) return;
@@ -68,35 +83,36 @@ export class WarmConnector {
     this.waiting.set(key, list);
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     for (let i = 0; i < count; i++) {
+      let settle!: (o: Outcome) => void;
+      const ready = new Promise<Outcome>((resolve) => (settle = resolve));
+      // the connector returns the socket it is connecting (undici's own pool relies on no more than the
+      // callback, but its connector has always returned it): kept, so that a handshake can be cut short
+      const socket = this.connector(
+        { hostname, host: url.host, protocol: url.protocol, port: url.port },
+        (err, connected) => {
+          if (err) settle({ error: err });
+          else if (connected) settle({ socket: connected });
+        },
+      ) as unknown as Socket;
       const entry: Warmed = {
-        ready: Promise.resolve(undefined),
-        socket: undefined,
-        timer: undefined,
-        // a socket that closes while it waits leaves the list: the pool never receives a dead one
+        ready,
+        socket,
+        // a connection no request took is not held open for long, nor past the end of the run
+        timer: setTimeout(() => entry.drop(), this.unusedMs).unref(),
         drop: () => {
           const at = list.indexOf(entry);
           if (at >= 0) list.splice(at, 1);
           clearTimeout(entry.timer);
+          settle({ closed: true });
+          // a socket a request took was taken off the list first, and is the pool's now
+          if (at >= 0) socket.destroy();
         },
       };
-      entry.ready = new Promise((resolve) => {
-        this.connector(
-          { hostname, host: url.host, protocol: url.protocol, port: url.port },
-          (err, socket) => {
-            if (err || !socket || this.closed) {
-              socket?.destroy();
-              entry.drop();
-              resolve(undefined);
-              return;
-            }
-            entry.socket = socket;
-            socket.on('error', ignore);
-            socket.once('close', entry.drop);
-            entry.timer = setTimeout(() => socket.destroy(), this.unusedMs).unref();
-            resolve(socket);
-          },
-        );
-      });
+      // waiting for a request must not keep the process alive, nor an error on it end the process
+      socket.unref();
+      socket.on('error', ignore);
+      // a connection that ends while it waits leaves the list: the pool never receives a dead one
+      socket.once('close', entry.drop);
       list.push(entry);
     }
   }
@@ -107,14 +123,10 @@ export class WarmConnector {
     return this.waiting.get(keyOf(url.protocol, url.host))?.length ?? 0;
   }
 
-  /** Closes every warmed socket not handed over; later warm() calls do nothing. */
+  /** Ends every warmed connection not handed over, those still connecting too; later warm() calls do nothing. */
   close(): void {
     this.closed = true;
-    for (const list of this.waiting.values())
-      for (const entry of list.splice(0)) {
-        clearTimeout(entry.timer);
-        entry.socket?.destroy();
-      }
+    for (const list of this.waiting.values()) for (const entry of [...list]) entry.drop();
   }
 }
 
