@@ -11,6 +11,7 @@ import {
   type UploadItem,
   type UploadOutcome,
   createLimiter,
+  planParts,
   uploadFiles,
 } from '../engine/index.ts';
 import { type Credentials, type CredentialsProvider, OssClient, isOssError } from '../oss/index.ts';
@@ -192,8 +193,8 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   let warmed = 0;
   // a dry run sends its listing, and only then a HEAD for each file of the same size as its object
   const most = s.dryRun ? 1 : s.maxInFlight;
-  const warm = (matched: number): void => {
-    const want = Math.min(most, Math.ceil(matched / share));
+  const warm = (requests: number): void => {
+    const want = Math.min(most, requests);
     if (want <= warmed) return;
     warmed = want;
     client.preconnect(s.bucket, want);
@@ -209,9 +210,11 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       workspace: o.workspace,
       checkpointDir: o.checkpointDir,
       onNotice: (m) => o.log.info(m),
-      onMatched: warm,
+      onMatched: (matched) => warm(Math.ceil(matched / share)),
     });
     const { send: files, verify, lastCount } = stepFiles(found, s);
+    // a large file starts with `thread-num` parts at once: their connections open during the listing too
+    warm(verify.length + files.reduce((n, f) => n + openingRequests(f.size, s), 0));
     const planned = [...verify, ...files];
     // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
     // action): neither needs it, and a cache restore alone can take longer than the listing
@@ -314,6 +317,17 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
   } finally {
     listingStop.abort();
     await client.close();
+  }
+}
+
+/** The requests a file has in flight at first: one PutObject, or its first `thread-num` parts. */
+function openingRequests(size: number, s: Pick<DeploySettings, 'partSize' | 'threadNum'>): number {
+  try {
+    const plan = planParts(size, s.partSize);
+    return plan.single ? 1 : Math.min(s.threadNum, plan.partCount);
+  } catch {
+    // a size no plan can take is the engine's to report, with the file's name
+    return 1;
   }
 }
 

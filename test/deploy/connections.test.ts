@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../../src/action/main.ts';
 import { startLink } from '../../bench/link.ts';
+import { startHostile } from '../adversarial/hostile.ts';
 import { OUTPUT } from '../../src/deploy/constants.ts';
 import { capture, site, writeTree } from './harness.ts';
 
@@ -30,3 +31,28 @@ for (const [files, extra, most] of [
     assert.ok(link.connections >= Math.min(sent, most) / 2, `${link.connections} connections`);
   });
 }
+
+test(
+  'a large file has the connections of its first parts open before its upload is initiated',
+  T,
+  async (t) => {
+    const { server, ws, inputs, env } = await site(t, 0);
+    await writeTree(ws, { 'asset.bin': 'x'.repeat(3 * 1024 * 1024) });
+    let atInitiate: number | undefined;
+    const front = await startHostile((req) => {
+      if (req.method === 'POST' && req.query.has('uploads')) atInitiate ??= link.connections;
+      return false;
+    }, server.url);
+    t.after(() => front.close());
+    const link = await startLink({
+      target: { host: '127.0.0.1', port: Number(new URL(front.url).port) },
+      rttMs: 20,
+    });
+    t.after(() => link.close());
+    const c = capture({ ...inputs, endpoint: link.url, 'part-size': '512KiB', 'thread-num': '4' }, env);
+    await run({ io: c.io });
+    assert.equal(c.outputs[OUTPUT.uploadedCount], '1');
+    assert.equal(atInitiate, 4, `${atInitiate} connection(s) when the upload was initiated`);
+    assert.ok(link.connections <= 4, `${link.connections} connections`);
+  },
+);
