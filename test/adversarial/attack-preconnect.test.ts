@@ -14,7 +14,13 @@ import { listInRanges } from '../../src/deploy/listing.ts';
 import { OUTPUT } from '../../src/deploy/constants.ts';
 import { bufferBody } from '../../src/oss/index.ts';
 import { clientFor } from '../helpers/client.ts';
-import { byBytes, byUnits, listingAnswer } from '../helpers/listing-server.ts';
+import {
+  assertListsStored,
+  byBytes,
+  byUnits,
+  listingAnswer,
+  startStateListing,
+} from '../helpers/listing-server.ts';
 import { capture, site, writeTree } from '../deploy/harness.ts';
 import { errorXml, startHostile } from './hostile.ts';
 
@@ -45,6 +51,12 @@ interface Front {
   open: Set<Socket>;
   /** Connections the front closed for sending nothing in time. */
   killed: number;
+}
+
+/** A site (see site()) whose server is reached through a front that counts connections. */
+async function frontedSite(t: Parameters<typeof site>[0], count: number) {
+  const s = await site(t, count);
+  return { ...s, front: await startFront(t, { target: s.server.port }) };
 }
 
 /**
@@ -352,8 +364,7 @@ test('a deploy through a front that drops connections idle for 30 ms uploads eve
 });
 
 test('a deploy that finds no file leaves no connection open once it returns', T, async (t) => {
-  const { server, inputs, env } = await site(t, 0);
-  const front = await startFront(t, { target: server.port });
+  const { inputs, env, front } = await frontedSite(t, 0);
   const c = capture({ ...inputs, endpoint: front.url, 'if-no-files-found': 'warn' }, env);
   await run({ io: c.io });
   assert.equal(c.warnings.length, 1, c.warnings.join('\n'));
@@ -381,8 +392,7 @@ test(
   'a pattern line that matches nothing stops the deploy before any request; no connection is left open',
   T,
   async (t) => {
-    const { server, inputs, env } = await site(t, 5);
-    const front = await startFront(t, { target: server.port });
+    const { server, inputs, env, front } = await frontedSite(t, 5);
     const c = capture({ ...inputs, path: 'site\nsite/no-such-dir/**', endpoint: front.url }, env);
     await assert.rejects(run({ io: c.io }), /no-such-dir/);
     assert.equal(server.requests.length, 0);
@@ -394,8 +404,7 @@ test(
   'a wrong secret with 300 files: one error, at most 2 requests, and no connection left open',
   T,
   async (t) => {
-    const { server, inputs, env } = await site(t, 300);
-    const front = await startFront(t, { target: server.port });
+    const { server, inputs, env, front } = await frontedSite(t, 300);
     const c = capture({ ...inputs, endpoint: front.url, 'access-key-secret': 'wrong-secret' }, env);
     await assert.rejects(run({ io: c.io }), (e: Error) => {
       c.errors.push(e.message);
@@ -411,41 +420,28 @@ test(
 );
 
 test('patterns that keep 3 files of a tree of 2,000: no more than 3 connections are opened', T, async (t) => {
-  const { server, ws, inputs, env } = await site(t, 0);
+  const { ws, inputs, env, front } = await frontedSite(t, 0);
   const tree: Record<string, string> = { 'keep/a.js': 'a', 'keep/b.js': 'b', 'keep/c.js': 'c' };
   for (let i = 0; i < 2000; i++) tree[`big/${i}.js`] = `${i}`;
   await writeTree(ws, tree);
-  const front = await startFront(t, { target: server.port });
   const c = capture({ ...inputs, path: 'site\n!site/big/**', endpoint: front.url }, env);
   await run({ io: c.io });
   assert.equal(c.outputs[OUTPUT.uploadedCount], '3');
   assert.ok(front.accepted <= 3, `${front.accepted} connections for 3 files`);
 });
 
-test('a dry run changes nothing and leaves no connection open', T, async (t) => {
-  const { server, ws, inputs, env } = await site(t, 0);
-  await writeTree(ws, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}.js`, `${i}`])));
-  const front = await startFront(t, { target: server.port });
-  const c = capture({ ...inputs, endpoint: front.url, 'dry-run': 'true' }, env);
-  await run({ io: c.io });
-  assert.deepEqual(c.errors, []);
-  assert.equal(server.requests.filter((r) => r.operation !== 'ListObjects').length, 0);
-  assert.ok(front.accepted <= 50, `${front.accepted} connections`);
-  await until('every connection closed', () => front.open.size === 0, 3_000);
-});
-
 test(
-  'a dry run of a first deploy, which sends one listing, opens no more than two connections',
+  'a dry run of a first deploy sends one listing, opens no more than two connections and leaves none open',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
+    const { server, ws, inputs, env, front } = await frontedSite(t, 0);
     await writeTree(ws, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}.js`, `${i}`])));
-    const front = await startFront(t, { target: server.port });
     const c = capture({ ...inputs, endpoint: front.url, 'dry-run': 'true' }, env);
     await run({ io: c.io });
     assert.deepEqual(c.errors, []);
     assert.equal(server.requests.length, 1, server.requests.map((r) => r.operation).join(' '));
     assert.ok(front.accepted <= 2, `${front.accepted} connections for ${server.requests.length} request(s)`);
+    await until('every connection closed', () => front.open.size === 0, 3_000);
   },
 );
 
@@ -565,17 +561,10 @@ test(
       delays: [] as number[],
       n: 0,
     };
-    const server = await startHostile(async (req, res) => {
-      // each answer late by its own delay: the ranges come back in any order
-      await sleep(state.delays[state.n++ % state.delays.length] ?? 0);
-      res
-        .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-        .end(listingAnswer(state.stored, req.query, state));
-      return true;
-    });
-    t.after(() => server.close());
-    const client = clientFor(server);
-    t.after(() => client.close());
+    // each answer late by its own delay: the ranges come back in any order
+    const client = await startStateListing(t, state, () =>
+      sleep(state.delays[state.n++ % state.delays.length] ?? 0),
+    );
     const name = fc.constantFrom('a', 'b', '\uE000', '\uFFFF', '\u{10000}', '/');
     await fc.assert(
       fc.asyncProperty(
@@ -596,16 +585,7 @@ test(
           state.ignoreStartAfter = ignoreStartAfter;
           state.delays = delays;
           state.n = 0;
-          const listed = await listInRanges(client, {
-            bucket: 'bkt',
-            prefix: 'p/',
-            keys: [...local, ...extra],
-            signal: AbortSignal.timeout(30_000),
-          });
-          assert.deepEqual(
-            listed.map((x) => x.key),
-            state.stored.filter((k) => k.startsWith('p/')).sort(byBytes),
-          );
+          await assertListsStored(client, [...local, ...extra], state.stored);
         },
       ),
       { numRuns: 40 },

@@ -1,6 +1,8 @@
 // A ListObjectsV2 server of the tests' own: keys from memory in a chosen order, pages of a chosen size,
 // url-encoded, optionally ignoring start-after, slow, or failing one range; it counts what it is asked.
 import { errorXml, startHostile, type HostileServer } from '../adversarial/hostile.ts';
+import assert from 'node:assert/strict';
+import { listInRanges } from '../../src/deploy/listing.ts';
 import type { OssClient } from '../../src/oss/index.ts';
 import { clientFor } from './client.ts';
 
@@ -94,4 +96,46 @@ export async function startListingServer(
   const client = clientFor(server, clientOptions);
   t.after(() => client.close());
   return { server, stats, client };
+}
+
+/**
+ * A server that answers every listing from `state` as it is when the request comes (a property test changes it
+ * between runs), after `before` (a delay, say); and a client of it, both closed after the test.
+ */
+export async function startStateListing(
+  t: { after(fn: () => unknown): void },
+  state: ListingShape & { stored: readonly string[] },
+  before?: () => Promise<void>,
+): Promise<OssClient> {
+  const server = await startHostile(async (req, res) => {
+    await before?.();
+    res
+      .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
+      .end(listingAnswer(state.stored, req.query, state));
+    return true;
+  });
+  t.after(() => server.close());
+  const client = clientFor(server);
+  t.after(() => client.close());
+  return client;
+}
+
+/** Lists `p/` of the bucket in ranges cut at `keys`, and checks it holds the `stored` keys under `p/`, in OSS's order. */
+export async function assertListsStored(
+  client: OssClient,
+  keys: readonly string[],
+  stored: readonly string[],
+  o: { bucket?: string; message?: string } = {},
+): Promise<void> {
+  const listed = await listInRanges(client, {
+    bucket: o.bucket ?? 'bkt',
+    prefix: 'p/',
+    keys,
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.deepEqual(
+    listed.map((x) => x.key),
+    stored.filter((k) => k.startsWith('p/')).sort(byBytes),
+    o.message,
+  );
 }
