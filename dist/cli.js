@@ -37906,12 +37906,15 @@ function commonKeyPrefix(keys) {
     return prefix;
 }
 /**
- * A limiter that lets one request through alone until one succeeds: a run with wrong credentials then learns
- * so from one answer instead of a full window of them. Opening on the first answer, whatever it was, is not
- * enough: the requests waiting behind a refused one would be written before the refusal stops the run, and
- * on connections opened ahead of time they are written at once.
+ * A limiter that lets one request through alone until one is answered with anything but a refusal of the
+ * credentials or the bucket (`refused`, by default the codes that stop a run): a run with wrong credentials
+ * then learns so from one answer instead of a full window of them. Opening on the first answer, whatever it
+ * was, is not enough: the requests waiting behind a refused one would be written before the refusal stops the
+ * run, and on connections opened ahead of time they are written at once. Any other answer opens the window,
+ * a failure too (a 404 to a HEAD, a 503): it proves the credentials, or at least proves nothing against them,
+ * and keeping the window shut would send every file alone.
  */
-function probingLimiter(inner) {
+function probingLimiter(inner, refused = (e) => fatalHint(e) !== undefined) {
     let open = false;
     /** The request in flight alone; settles (never rejects) once it has been answered. */
     let probe;
@@ -37926,8 +37929,11 @@ function probingLimiter(inner) {
                     const first = inner.run(fn, signal);
                     probe = first.then(() => {
                         open = true;
-                    }, () => {
-                        probe = undefined;
+                    }, (e) => {
+                        if (refused(e))
+                            probe = undefined;
+                        else
+                            open = true;
                     });
                     return first;
                 }

@@ -138,12 +138,18 @@ export function commonKeyPrefix(keys: readonly string[]): string {
 }
 
 /**
- * A limiter that lets one request through alone until one succeeds: a run with wrong credentials then learns
- * so from one answer instead of a full window of them. Opening on the first answer, whatever it was, is not
- * enough: the requests waiting behind a refused one would be written before the refusal stops the run, and
- * on connections opened ahead of time they are written at once.
+ * A limiter that lets one request through alone until one is answered with anything but a refusal of the
+ * credentials or the bucket (`refused`, by default the codes that stop a run): a run with wrong credentials
+ * then learns so from one answer instead of a full window of them. Opening on the first answer, whatever it
+ * was, is not enough: the requests waiting behind a refused one would be written before the refusal stops the
+ * run, and on connections opened ahead of time they are written at once. Any other answer opens the window,
+ * a failure too (a 404 to a HEAD, a 503): it proves the credentials, or at least proves nothing against them,
+ * and keeping the window shut would send every file alone.
  */
-export function probingLimiter(inner: Limiter): Limiter {
+export function probingLimiter(
+  inner: Limiter,
+  refused: (e: unknown) => boolean = (e) => fatalHint(e) !== undefined,
+): Limiter {
   let open = false;
   /** The request in flight alone; settles (never rejects) once it has been answered. */
   let probe: Promise<void> | undefined;
@@ -160,8 +166,9 @@ export function probingLimiter(inner: Limiter): Limiter {
             () => {
               open = true;
             },
-            () => {
-              probe = undefined;
+            (e: unknown) => {
+              if (refused(e)) probe = undefined;
+              else open = true;
             },
           );
           return first;

@@ -1,7 +1,8 @@
-// Attacks on the order of a deploy's work: the limiter that lets one request through alone until one succeeds
-// (a run without a listing), the listing that runs beside the plan and the checkpoint restore, the ranges left
-// to answer after the end of the prefix, and the connections opened ahead of requests. Real HTTP on 127.0.0.1,
-// real files; a hostile front counts what is in flight and tells the lies each test needs.
+// Attacks on the order of a deploy's work: the limiter that lets one request through alone until one is
+// answered with anything but a refusal of the credentials (a run without a listing), the listing that runs
+// beside the plan and the checkpoint restore, the ranges left to answer after the end of the prefix, and the
+// connections opened ahead of requests. Real HTTP on 127.0.0.1, real files; a hostile front counts what is in
+// flight and tells the lies each test needs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
@@ -17,7 +18,6 @@ const T = { timeout: 90_000 };
 
 const isList = (r: HostileRequest): boolean => r.method === 'GET' && r.query.get('list-type') === '2';
 const isPut = (r: HostileRequest): boolean => r.method === 'PUT' && !r.query.has('uploadId');
-const fileKey = (r: HostileRequest): string => decodeURIComponent(r.path.split('/').slice(2).join('/'));
 
 /** What a front in front of our server saw: requests in flight at once, and how many went alone at first. */
 interface Seen {
@@ -68,7 +68,13 @@ async function within<T>(p: Promise<T>, ms: number): Promise<'ok' | 'rejected' |
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms)));
   try {
-    return await Promise.race([p.then(() => 'ok' as const, () => 'rejected' as const), late]);
+    return await Promise.race([
+      p.then(
+        () => 'ok' as const,
+        () => 'rejected' as const,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -77,26 +83,33 @@ async function within<T>(p: Promise<T>, ms: number): Promise<'ok' | 'rejected' |
 // Without a listing, a first PUT that the server keeps refusing with a 500 (not a credential problem) must
 // not hold the rest: once another request succeeds, every other file goes up together, and the step fails
 // naming the one file.
-test('skip-unchanged false: a first key refused with 500 on every attempt fails alone; the rest go up together', T, async (t) => {
-  const s = await site(t, 30);
-  // f0 is the first file sent; every attempt at it is a 500
-  s.server.addFault({
-    operation: 'PutObject',
-    key: 'web/f0.html',
-    times: Infinity,
-    action: { type: 'error', status: 500, code: 'InternalError' },
-  });
-  const { hostile, seen } = await countingFront(t, s.server.url);
-  const c = capture({ ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' }, s.env);
-  await assert.rejects(run({ io: c.io }), /f0\.html/);
-  const keys = await keysOf(s.server);
-  assert.equal(keys.length, 29, `stored: ${keys.join(',')}`);
-  assert.ok(!keys.includes('web/f0.html'));
-  assert.ok(seen.most > 1, 'the others went together once one had succeeded');
-  // f0's attempts (5 at most) and the first success went alone, nothing more
-  assert.ok(seen.alone <= 7, `${seen.alone} request(s) went alone`);
-  assert.equal(seen.open.size, 0, 'no request left open');
-});
+test(
+  'skip-unchanged false: a first key refused with 500 on every attempt fails alone; the rest go up together',
+  T,
+  async (t) => {
+    const s = await site(t, 30);
+    // f0 is the first file sent; every attempt at it is a 500
+    s.server.addFault({
+      operation: 'PutObject',
+      key: 'web/f0.html',
+      times: Infinity,
+      action: { type: 'error', status: 500, code: 'InternalError' },
+    });
+    const { hostile, seen } = await countingFront(t, s.server.url);
+    const c = capture(
+      { ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' },
+      s.env,
+    );
+    await assert.rejects(run({ io: c.io }), /f0\.html/);
+    const keys = await keysOf(s.server);
+    assert.equal(keys.length, 29, `stored: ${keys.join(',')}`);
+    assert.ok(!keys.includes('web/f0.html'));
+    assert.ok(seen.most > 1, 'the others went together once one had succeeded');
+    // f0's attempts (5 at most) and the first success went alone, nothing more
+    assert.ok(seen.alone <= 7, `${seen.alone} request(s) went alone`);
+    assert.equal(seen.open.size, 0, 'no request left open');
+  },
+);
 
 // A run whose listing is refused (a policy with PutObject and GetObject but not ListObjects) checks each
 // same-size question by HEAD through the probing limiter. On a first deploy every HEAD is a 404: an
@@ -104,10 +117,7 @@ test('skip-unchanged false: a first key refused with 500 on every attempt fails 
 // goes alone, one round trip each, before the window ever opens.
 test(
   'listing refused, all files new: the 404 HEADs that prove the credentials open the window, not one HEAD after another',
-  {
-    ...T,
-    todo: 'probingLimiter counts a 404 NoSuchKey HEAD (an authenticated answer) as a failure: a first deploy without ListObjects sends every HEAD alone',
-  },
+  T,
   async (t) => {
     const s = await site(t, 60);
     const { hostile, seen } = await countingFront(t, s.server.url, (req, res) => {
@@ -119,7 +129,10 @@ test(
     await run({ io: c.io });
     assert.equal((await keysOf(s.server)).length, 60);
     const heads = hostile.requests.filter((r) => r.method === 'HEAD').length;
-    assert.ok(seen.alone <= 3, `${seen.alone} request(s) went alone (of ${heads} HEADs) before two were in flight`);
+    assert.ok(
+      seen.alone <= 3,
+      `${seen.alone} request(s) went alone (of ${heads} HEADs) before two were in flight`,
+    );
   },
 );
 
@@ -127,10 +140,7 @@ test(
 // takes files × the retries' backoff. It must still end, failing, in a time that does not grow file by file.
 test(
   'skip-unchanged false, every PUT 503 SlowDown: the run fails in bounded time, not one file after another',
-  {
-    ...T,
-    todo: 'probingLimiter keeps the window closed while every request fails for a reason that is not the credentials: N files fail one after another, each after its full retry backoff',
-  },
+  T,
   async (t) => {
     const s = await site(t, 12);
     s.server.addFault({
@@ -139,48 +149,58 @@ test(
       action: { type: 'error', status: 503, code: 'SlowDown' },
     });
     const { hostile, seen } = await countingFront(t, s.server.url);
-    const c = capture({ ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' }, s.env);
+    const c = capture(
+      { ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' },
+      s.env,
+    );
     const started = Date.now();
     await assert.rejects(run({ io: c.io }));
     const took = Date.now() - started;
     assert.equal(seen.open.size, 0);
-    assert.ok(seen.most > 1 && took < 10_000, `took ${took} ms; at most ${seen.most} in flight; ${hostile.requests.length} requests`);
+    assert.ok(
+      seen.most > 1 && took < 10_000,
+      `took ${took} ms; at most ${seen.most} in flight; ${hostile.requests.length} requests`,
+    );
   },
 );
 
 // The first PUT held by the server for 20 s holds every other request behind it (the limiter waits for a
 // success); a cancel must still end the run at once and leave nothing open.
-test('skip-unchanged false: a cancel while the first PUT is held ends the run promptly, nothing left open', T, async (t) => {
-  const s = await site(t, 20);
-  let held: ServerResponse | undefined;
-  const { hostile, seen } = await countingFront(t, s.server.url, async (req, res) => {
-    if (!isPut(req) || held) return false;
-    held = res;
-    await new Promise<void>((r) => {
-      const timer = setTimeout(r, 20_000);
-      res.on('close', () => {
-        clearTimeout(timer);
-        r();
+test(
+  'skip-unchanged false: a cancel while the first PUT is held ends the run promptly, nothing left open',
+  T,
+  async (t) => {
+    const s = await site(t, 20);
+    let held: ServerResponse | undefined;
+    const { hostile, seen } = await countingFront(t, s.server.url, async (req, res) => {
+      if (!isPut(req) || held) return false;
+      held = res;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 20_000);
+        res.on('close', () => {
+          clearTimeout(timer);
+          r();
+        });
       });
+      // cut by the client: nothing to answer; otherwise the held PUT goes on to our server
+      return res.destroyed;
     });
-    // cut by the client: nothing to answer; otherwise the held PUT goes on to our server
-    return res.destroyed;
-  });
-  const c = capture({ ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false' }, s.env);
-  const cancel = new AbortController();
-  const running = run({ io: c.io, signal: cancel.signal });
-  while (!held) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 500));
-  // everything else waits for the first answer
-  assert.equal(seen.most, 1);
-  const before = Date.now();
-  cancel.abort(new Error('cancelled by the user'));
-  assert.equal(await within(running, 5_000), 'rejected');
-  assert.ok(Date.now() - before < 5_000);
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(seen.open.size, 0, 'the held PUT was cut');
-  assert.equal((await keysOf(s.server)).length, 0);
-});
+    const c = capture({ ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false' }, s.env);
+    const cancel = new AbortController();
+    const running = run({ io: c.io, signal: cancel.signal });
+    while (!held) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 500));
+    // everything else waits for the first answer
+    assert.equal(seen.most, 1);
+    const before = Date.now();
+    cancel.abort(new Error('cancelled by the user'));
+    assert.equal(await within(running, 5_000), 'rejected');
+    assert.ok(Date.now() - before < 5_000);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(seen.open.size, 0, 'the held PUT was cut');
+    assert.equal((await keysOf(s.server)).length, 0);
+  },
+);
 
 /** A front whose listings are held until the client goes away; `listing` resolves when the first arrives. */
 async function heldListing(t: { after(fn: () => unknown): void }, upstream: string) {
@@ -212,159 +232,202 @@ function cacheThatWaits(onRestore: () => Promise<string | undefined>) {
 
 // A user cancel while the listing is in flight beside the checkpoint restore: the run rejects at once, the
 // listing is cut, nothing is sent.
-test('a cancel during the checkpoint restore, with the listing in flight, ends the run and cuts the listing', T, async (t) => {
-  const s = await site(t, 5);
-  const { hostile, seen, listing, listings } = await heldListing(t, s.server.url);
-  const cancel = new AbortController();
-  let restoring = false;
-  const cache = cacheThatWaits(async () => {
-    restoring = true;
-    await listing;
-    cancel.abort(new Error('cancelled by the user'));
-    // a restore does not listen to the cancel: it ends on its own a moment later
-    await new Promise((r) => setTimeout(r, 300));
-    return undefined;
-  });
-  const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
-  const outcome = await within(run({ io: c.io, cache, signal: cancel.signal }), 5_000);
-  assert.ok(restoring);
-  assert.equal(outcome, 'rejected');
-  await new Promise((r) => setTimeout(r, 100));
-  assert.ok(listings.every((r) => r.destroyed), 'the listing was cut');
-  assert.equal(seen.open.size, 0);
-  assert.equal(hostile.requests.filter((r) => r.method === 'PUT').length, 0, 'nothing sent after the cancel');
-});
+test(
+  'a cancel during the checkpoint restore, with the listing in flight, ends the run and cuts the listing',
+  T,
+  async (t) => {
+    const s = await site(t, 5);
+    const { hostile, seen, listing, listings } = await heldListing(t, s.server.url);
+    const cancel = new AbortController();
+    let restoring = false;
+    const cache = cacheThatWaits(async () => {
+      restoring = true;
+      await listing;
+      cancel.abort(new Error('cancelled by the user'));
+      // a restore does not listen to the cancel: it ends on its own a moment later
+      await new Promise((r) => setTimeout(r, 300));
+      return undefined;
+    });
+    const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
+    const outcome = await within(run({ io: c.io, cache, signal: cancel.signal }), 5_000);
+    assert.ok(restoring);
+    assert.equal(outcome, 'rejected');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      listings.every((r) => r.destroyed),
+      'the listing was cut',
+    );
+    assert.equal(seen.open.size, 0);
+    assert.equal(
+      hostile.requests.filter((r) => r.method === 'PUT').length,
+      0,
+      'nothing sent after the cancel',
+    );
+  },
+);
 
 // onFiles failing (here: the runner's state file cannot be written) while the listing is in flight: run()
 // rejects with that error, the listing is cut rather than left running, and no rejection goes unhandled.
-test('onFiles throwing while the listing is in flight: one rejection, the listing cut, nothing unhandled', T, async (t) => {
-  const s = await site(t, 5);
-  const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown): void => void unhandled.push(e);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
-  const { hostile, seen, listing, listings } = await heldListing(t, s.server.url);
-  const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
-  c.io.saveState = () => {
-    throw new Error('state file is read-only');
-  };
-  const cache = cacheThatWaits(() => Promise.resolve(undefined));
-  const running = run({ io: c.io, cache });
-  await assert.rejects(running, /state file is read-only/);
-  await within(listing, 1_000);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.ok(listings.every((r) => r.destroyed), `${listings.length} listing(s), all cut`);
-  assert.equal(seen.open.size, 0);
-  assert.deepEqual(unhandled, []);
-});
+test(
+  'onFiles throwing while the listing is in flight: one rejection, the listing cut, nothing unhandled',
+  T,
+  async (t) => {
+    const s = await site(t, 5);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    t.after(() => process.off('unhandledRejection', onUnhandled));
+    const { hostile, seen, listing, listings } = await heldListing(t, s.server.url);
+    const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
+    c.io.saveState = () => {
+      throw new Error('state file is read-only');
+    };
+    const cache = cacheThatWaits(() => Promise.resolve(undefined));
+    const running = run({ io: c.io, cache });
+    await assert.rejects(running, /state file is read-only/);
+    await within(listing, 1_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(
+      listings.every((r) => r.destroyed),
+      `${listings.length} listing(s), all cut`,
+    );
+    assert.equal(seen.open.size, 0);
+    assert.deepEqual(unhandled, []);
+  },
+);
 
 // A restore that takes longer than the listing: the listing's failure (a fatal one, wrong credentials) must be
 // met only after onFiles and reported once, not as an unhandled rejection while onFiles runs.
-test('a fatal listing answer while a slow restore runs: one fatal error afterwards, no unhandled rejection', T, async (t) => {
-  const s = await site(t, 5);
-  const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown): void => void unhandled.push(e);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
-  const hostile = await startHostile((req, res) => {
-    if (!isList(req)) return false;
-    res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('SignatureDoesNotMatch'));
-    return true;
-  }, s.server.url);
-  t.after(() => hostile.close());
-  const cache = cacheThatWaits(() => new Promise((r) => setTimeout(() => r(undefined), 800)));
-  const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
-  await assert.rejects(run({ io: c.io, cache }), /SignatureDoesNotMatch|AccessKey secret/);
-  assert.deepEqual(unhandled, []);
-  assert.equal(hostile.requests.filter((r) => r.method === 'PUT').length, 0);
-  assert.ok(c.errors.length <= 1, c.errors.join('\n'));
-});
+test(
+  'a fatal listing answer while a slow restore runs: one fatal error afterwards, no unhandled rejection',
+  T,
+  async (t) => {
+    const s = await site(t, 5);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    t.after(() => process.off('unhandledRejection', onUnhandled));
+    const hostile = await startHostile((req, res) => {
+      if (!isList(req)) return false;
+      res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('SignatureDoesNotMatch'));
+      return true;
+    }, s.server.url);
+    t.after(() => hostile.close());
+    const cache = cacheThatWaits(() => new Promise((r) => setTimeout(() => r(undefined), 800)));
+    const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
+    await assert.rejects(run({ io: c.io, cache }), /SignatureDoesNotMatch|AccessKey secret/);
+    assert.deepEqual(unhandled, []);
+    assert.equal(hostile.requests.filter((r) => r.method === 'PUT').length, 0);
+    assert.ok(c.errors.length <= 1, c.errors.join('\n'));
+  },
+);
 
 // Ranges after the one that reached the end of an empty destination are left to answer. Answered with a body
 // that never ends, or that trickles for ever, they must neither grow memory without bound nor hold the deploy,
 // nor stay open once the step returns; uploads still use up to max-in-flight connections and no more.
 for (const kind of ['endless', 'trickle'] as const)
-  test(`ranges left after the end answered with a ${kind} body: the deploy finishes, bounded, nothing left open`, T, async (t) => {
-    const s = await site(t, 1101);
-    const link = await startLink({ target: { host: '127.0.0.1', port: Number(new URL(s.server.url).port) }, rttMs: 0 });
-    t.after(() => link.close());
-    const { hostile, seen } = await countingFront(t, link.url, (req, res) => {
-      if (!isList(req) || !req.query.get('start-after')) return false;
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.write('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>test-bucket</Name>');
-      if (kind === 'trickle') trickle(res, ' ', 50);
-      else {
-        const block = Buffer.alloc(65536, 0x20);
-        const pump = (): void => {
-          while (!res.destroyed && res.write(block));
-          if (!res.destroyed) res.once('drain', pump);
-        };
-        pump();
-      }
-      return true;
-    });
-    const rss = process.memoryUsage().rss;
-    let peak = rss;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-    t.after(() => clearInterval(sampler));
-    const c = capture({ ...s.inputs, endpoint: hostile.url, 'max-in-flight': '16' }, s.env);
-    await run({ io: c.io });
-    clearInterval(sampler);
-    assert.equal(c.outputs['uploaded-count'], '1101');
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(seen.open.size, 0, 'the ranges were cut when the step ended');
-    // the front's own connections to the link count too; the client's are at most max-in-flight
-    assert.ok(seen.most <= 16 + 1, `${seen.most} requests in flight at once`);
-    assert.ok(peak - rss < 300 * 1024 * 1024, `rss grew by ${Math.round((peak - rss) / 2 ** 20)} MiB`);
-  });
+  test(
+    `ranges left after the end answered with a ${kind} body: the deploy finishes, bounded, nothing left open`,
+    T,
+    async (t) => {
+      const s = await site(t, 1101);
+      const link = await startLink({
+        target: { host: '127.0.0.1', port: Number(new URL(s.server.url).port) },
+        rttMs: 0,
+      });
+      t.after(() => link.close());
+      const { hostile, seen } = await countingFront(t, link.url, (req, res) => {
+        if (!isList(req) || !req.query.get('start-after')) return false;
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.write('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>test-bucket</Name>');
+        if (kind === 'trickle') trickle(res, ' ', 50);
+        else {
+          const block = Buffer.alloc(65536, 0x20);
+          const pump = (): void => {
+            while (!res.destroyed && res.write(block));
+            if (!res.destroyed) res.once('drain', pump);
+          };
+          pump();
+        }
+        return true;
+      });
+      const rss = process.memoryUsage().rss;
+      let peak = rss;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      t.after(() => clearInterval(sampler));
+      const c = capture({ ...s.inputs, endpoint: hostile.url, 'max-in-flight': '16' }, s.env);
+      await run({ io: c.io });
+      clearInterval(sampler);
+      assert.equal(c.outputs['uploaded-count'], '1101');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(seen.open.size, 0, 'the ranges were cut when the step ended');
+      // the front's own connections to the link count too; the client's are at most max-in-flight
+      assert.ok(seen.most <= 16 + 1, `${seen.most} requests in flight at once`);
+      assert.ok(peak - rss < 300 * 1024 * 1024, `rss grew by ${Math.round((peak - rss) / 2 ** 20)} MiB`);
+    },
+  );
 
 // openingRequests: large files with thread-num 16, part size at its floor, zero-byte files, and a sparse file
 // needing more than 10,000 parts of the part size (which the plan grows): connections opened never exceed
 // max-in-flight, and no crash.
-test('connections opened ahead never exceed max-in-flight: many multipart files, thread-num 16, smallest parts', T, async (t) => {
-  const s = await site(t, 0);
-  const files: Record<string, string> = {};
-  for (let i = 0; i < 40; i++) files[`big${i}.bin`] = 'y'.repeat(300 * 1024 + i);
-  for (let i = 0; i < 20; i++) files[`empty${i}.txt`] = '';
-  await writeTree(s.ws, files);
-  const link = await startLink({ target: { host: '127.0.0.1', port: Number(new URL(s.server.url).port) }, rttMs: 0 });
-  t.after(() => link.close());
-  const c = capture(
-    {
-      ...s.inputs,
-      endpoint: link.url,
-      'thread-num': '16',
-      'part-size': '100KiB',
-      'max-in-flight': '6',
-    },
-    s.env,
-  );
-  await run({ io: c.io });
-  assert.equal(c.outputs['uploaded-count'], '60');
-  assert.ok(link.connections <= 6, `${link.connections} connections opened for max-in-flight 6`);
-});
+test(
+  'connections opened ahead never exceed max-in-flight: many multipart files, thread-num 16, smallest parts',
+  T,
+  async (t) => {
+    const s = await site(t, 0);
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`big${i}.bin`] = 'y'.repeat(300 * 1024 + i);
+    for (let i = 0; i < 20; i++) files[`empty${i}.txt`] = '';
+    await writeTree(s.ws, files);
+    const link = await startLink({
+      target: { host: '127.0.0.1', port: Number(new URL(s.server.url).port) },
+      rttMs: 0,
+    });
+    t.after(() => link.close());
+    const c = capture(
+      {
+        ...s.inputs,
+        endpoint: link.url,
+        'thread-num': '16',
+        'part-size': '100KiB',
+        'max-in-flight': '6',
+      },
+      s.env,
+    );
+    await run({ io: c.io });
+    assert.equal(c.outputs['uploaded-count'], '60');
+    assert.ok(link.connections <= 6, `${link.connections} connections opened for max-in-flight 6`);
+  },
+);
 
 // A sparse file of more than 10,000 parts of the part size: the plan grows the part and the file counts
 // thread-num opening requests; the server then refuses the multipart upload (AccessDenied, fatal), so no byte of
 // it is read. The connections opened ahead stay within max-in-flight and the run stops with one error.
-test('a sparse file of more than 10,000 parts of the part size: connections within max-in-flight, one fatal error', T, async (t) => {
-  const s = await site(t, 0);
-  await writeTree(s.ws, { 'huge.bin': '' });
-  // 10,001 parts of 100 KiB and one byte more; sparse, so nothing is written to disk
-  await truncate(join(s.ws, 'site', 'huge.bin'), 10_001 * 100 * 1024 + 1);
-  const hostile = await startHostile((req, res) => {
-    if (!(req.method === 'POST' && req.query.has('uploads'))) return false;
-    res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('AccessDenied'));
-    return true;
-  }, s.server.url);
-  t.after(() => hostile.close());
-  const link = await startLink({ target: { host: '127.0.0.1', port: Number(new URL(hostile.url).port) }, rttMs: 0 });
-  t.after(() => link.close());
-  const c = capture(
-    { ...s.inputs, endpoint: link.url, 'thread-num': '16', 'part-size': '100KiB', 'max-in-flight': '4' },
-    s.env,
-  );
-  await assert.rejects(run({ io: c.io }), /AccessDenied|RAM policy/);
-  assert.ok(link.connections <= 4, `${link.connections} connections for max-in-flight 4`);
-  assert.equal(hostile.requests.filter((r) => r.method === 'PUT').length, 0);
-});
+test(
+  'a sparse file of more than 10,000 parts of the part size: connections within max-in-flight, one fatal error',
+  T,
+  async (t) => {
+    const s = await site(t, 0);
+    await writeTree(s.ws, { 'huge.bin': '' });
+    // 10,001 parts of 100 KiB and one byte more; sparse, so nothing is written to disk
+    await truncate(join(s.ws, 'site', 'huge.bin'), 10_001 * 100 * 1024 + 1);
+    const hostile = await startHostile((req, res) => {
+      if (!(req.method === 'POST' && req.query.has('uploads'))) return false;
+      res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('AccessDenied'));
+      return true;
+    }, s.server.url);
+    t.after(() => hostile.close());
+    const link = await startLink({
+      target: { host: '127.0.0.1', port: Number(new URL(hostile.url).port) },
+      rttMs: 0,
+    });
+    t.after(() => link.close());
+    const c = capture(
+      { ...s.inputs, endpoint: link.url, 'thread-num': '16', 'part-size': '100KiB', 'max-in-flight': '4' },
+      s.env,
+    );
+    await assert.rejects(run({ io: c.io }), /AccessDenied|RAM policy/);
+    assert.ok(link.connections <= 4, `${link.connections} connections for max-in-flight 4`);
+    assert.equal(hostile.requests.filter((r) => r.method === 'PUT').length, 0);
+  },
+);
