@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/action/main.ts';
+import type { FaultRule } from '../../src/server/index.ts';
 import { startLink } from '../../bench/link.ts';
 import { clientFor } from '../helpers/client.ts';
 import { capture, site, writeTree } from '../deploy/harness.ts';
@@ -18,6 +19,30 @@ const T = { timeout: 90_000 };
 
 const isList = (r: HostileRequest): boolean => r.method === 'GET' && r.query.get('list-type') === '2';
 const isPut = (r: HostileRequest): boolean => r.method === 'PUT' && !r.query.has('uploadId');
+
+/**
+ * A site of `count` pages whose server answers as `fault` says, behind a counting front, deployed without a
+ * listing (`skip-unchanged: false`) and a window of 8.
+ */
+async function runWithoutListing(t: Parameters<typeof site>[0], count: number, fault: FaultRule) {
+  const s = await site(t, count);
+  s.server.addFault(fault);
+  const { hostile, seen } = await countingFront(t, s.server.url);
+  const c = capture(
+    { ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' },
+    s.env,
+  );
+  return { s, hostile, seen, c };
+}
+
+/** The rejections no one handles while the test runs. */
+function collectUnhandled(t: { after(fn: () => unknown): void }): unknown[] {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  return unhandled;
+}
 
 /** What a front in front of our server saw: requests in flight at once, and how many went alone at first. */
 interface Seen {
@@ -87,19 +112,13 @@ test(
   'skip-unchanged false: a first key refused with 500 on every attempt fails alone; the rest go up together',
   T,
   async (t) => {
-    const s = await site(t, 30);
     // f0 is the first file sent; every attempt at it is a 500
-    s.server.addFault({
+    const { s, seen, c } = await runWithoutListing(t, 30, {
       operation: 'PutObject',
       key: 'web/f0.html',
       times: Infinity,
       action: { type: 'error', status: 500, code: 'InternalError' },
     });
-    const { hostile, seen } = await countingFront(t, s.server.url);
-    const c = capture(
-      { ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' },
-      s.env,
-    );
     await assert.rejects(run({ io: c.io }), /f0\.html/);
     const keys = await keysOf(s.server);
     assert.equal(keys.length, 29, `stored: ${keys.join(',')}`);
@@ -113,8 +132,8 @@ test(
 
 // A run whose listing is refused (a policy with PutObject and GetObject but not ListObjects) checks each
 // same-size question by HEAD through the probing limiter. On a first deploy every HEAD is a 404: an
-// authenticated answer, proof that the credentials work, but a rejection to the limiter, so HEAD after HEAD
-// goes alone, one round trip each, before the window ever opens.
+// authenticated answer, proof that the credentials work, which must open the window rather than send HEAD
+// after HEAD alone, a round trip each.
 test(
   'listing refused, all files new: the 404 HEADs that prove the credentials open the window, not one HEAD after another',
   T,
@@ -136,23 +155,18 @@ test(
   },
 );
 
-// Every PUT answered 503 SlowDown: each file's request retries alone, the next file's only after it, and the run
-// takes files × the retries' backoff. It must still end, failing, in a time that does not grow file by file.
+// Every PUT answered 503 SlowDown: a window kept shut would retry each file alone, the next file's only after
+// it, and the run would take files × the retries' backoff. It must end, failing, in a time that does not grow
+// file by file.
 test(
   'skip-unchanged false, every PUT 503 SlowDown: the run fails in bounded time, not one file after another',
   T,
   async (t) => {
-    const s = await site(t, 12);
-    s.server.addFault({
+    const { hostile, seen, c } = await runWithoutListing(t, 12, {
       operation: 'PutObject',
       times: Infinity,
       action: { type: 'error', status: 503, code: 'SlowDown' },
     });
-    const { hostile, seen } = await countingFront(t, s.server.url);
-    const c = capture(
-      { ...s.inputs, endpoint: hostile.url, 'skip-unchanged': 'false', 'max-in-flight': '8' },
-      s.env,
-    );
     const started = Date.now();
     await assert.rejects(run({ io: c.io }));
     const took = Date.now() - started;
@@ -273,10 +287,7 @@ test(
   T,
   async (t) => {
     const s = await site(t, 5);
-    const unhandled: unknown[] = [];
-    const onUnhandled = (e: unknown): void => void unhandled.push(e);
-    process.on('unhandledRejection', onUnhandled);
-    t.after(() => process.off('unhandledRejection', onUnhandled));
+    const unhandled = collectUnhandled(t);
     const { hostile, seen, listing, listings } = await heldListing(t, s.server.url);
     const c = capture({ ...s.inputs, endpoint: hostile.url, 'cache-checkpoints': 'true' }, s.env);
     c.io.saveState = () => {
@@ -303,10 +314,7 @@ test(
   T,
   async (t) => {
     const s = await site(t, 5);
-    const unhandled: unknown[] = [];
-    const onUnhandled = (e: unknown): void => void unhandled.push(e);
-    process.on('unhandledRejection', onUnhandled);
-    t.after(() => process.off('unhandledRejection', onUnhandled));
+    const unhandled = collectUnhandled(t);
     const hostile = await startHostile((req, res) => {
       if (!isList(req)) return false;
       res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('SignatureDoesNotMatch'));
