@@ -24348,7 +24348,8 @@ var api_request = __nccwpck_require__(4043);
 var api_request_default = /*#__PURE__*/__nccwpck_require__.n(api_request);
 ;// CONCATENATED MODULE: ./src/oss/undici.ts
 /**
- * The two parts of undici this layer uses, loaded alone: its connection pool (Agent) and its request API.
+ * The two parts of undici this layer uses, loaded alone: its connection pool (Agent) and its request API
+ * (warm-connections.ts loads a third the same way: the connector the pool opens its connections with).
  * The package's entry point also loads fetch, WebSocket, mocks, caches and proxies, which cost every process
  * some 8 MB of memory for nothing (peak RSS of one upload, `npm run bench`). The entry point puts the same two
  * pieces together the same way: the request API is a method of any dispatcher.

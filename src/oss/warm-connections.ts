@@ -7,9 +7,10 @@
  *
  * The pool (undici's Agent) asks its connector for a socket whenever it needs one; this connector hands over a
  * warmed socket for the same origin if one is ready or on its way, and otherwise connects as usual. A warmed
- * socket that failed, or that the server closed while it waited, is never handed over: the request gets a
- * fresh connection and, if that fails too, the real error. Sockets left unused are closed after a while and
- * when the client closes, so warming never holds a connection the pool does not know about for long.
+ * connection that could not be made hands its error to the request that takes it, as the request's own
+ * connect would have; one the server closed while it waited is never handed over, and the request connects
+ * afresh. Sockets left unused are closed after a while and when the client closes, those still connecting
+ * too, so warming never holds a connection the pool does not know about for long.
  */
 import type { Socket } from 'node:net';
 import type { buildConnector as Types } from 'undici';
