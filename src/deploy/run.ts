@@ -223,14 +223,15 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     // a large file starts with `thread-num` parts at once: their connections open during the listing too
     warm(verify.length + files.reduce((n, f) => n + openingRequests(f.size, s), 0));
     const planned = [...verify, ...files];
+    const ledger = o.ledger ?? new FileLedger();
+    ledger.plan(files.map((f) => f.key));
+    // a setting found wrong here stops the run before it sends anything
+    if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
     // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
     // action): neither needs it, and a cache restore alone can take longer than the listing
     const listed = needsListing(s, planned, verify)
       ? listDestination(o, client, planned, found, AbortSignal.any([signal, listingStop.signal]))
       : undefined;
-    const ledger = o.ledger ?? new FileLedger();
-    ledger.plan(files.map((f) => f.key));
-    if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
     const empty: DeployReport = {
       files,
       rows: [],

@@ -193,7 +193,7 @@ test('a region ending in -internal is refused, pointing at `internal: true`', T,
 // fails with a bare `ENOTDIR: not a directory, lstat '.../afile/<hash>.cp'` (even a 1-byte file that needs no
 // checkpoint), and nothing names the input `checkpoint-dir`.
 test(
-  'a checkpoint-dir that is a file fails the step naming `checkpoint-dir`, before any upload',
+  'a checkpoint-dir that is a file fails the step naming `checkpoint-dir`, before any request',
   T,
   async (t) => {
     const { server, dir, ws, base } = await oneFileStep(t, 'out/a.txt', 'out');
@@ -204,7 +204,12 @@ test(
       r.stdout.split('\n').some((l) => l.startsWith('::error::') && l.includes('`checkpoint-dir`')),
       `no error names checkpoint-dir:\n${r.stdout}`,
     );
-    assert.equal(server.requests.filter((q) => q.method === 'PUT').length, 0, 'nothing is sent');
+    // not even the listing, which otherwise starts as soon as the plan is made
+    assert.deepEqual(
+      server.requests.map((q) => q.operation),
+      [],
+      'nothing is sent',
+    );
   },
 );
 
