@@ -296,7 +296,7 @@ test(
     const cache = cacheThatWaits(() => Promise.resolve(undefined));
     const running = run({ io: c.io, cache });
     await assert.rejects(running, /state file is read-only/);
-    await within(listing, 1_000);
+    await within(listing, 5_000);
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(
       listings.every((r) => r.destroyed),
