@@ -16,6 +16,14 @@ const BUCKET = 'test-bucket';
 const setup = serverClientDir;
 const FILE_CHANGED = /the local file changed \(or was deleted\) during its upload/;
 
+/** One upload to the test bucket, settled: what it returned, or what it failed with. */
+function attempt(
+  client: Parameters<typeof uploadFile>[0]['client'],
+  o: { key: string; file: string; partSize: number; threadNum: number },
+): Promise<unknown> {
+  return uploadFile({ client, bucket: BUCKET, ...o }).catch((e: unknown) => e);
+}
+
 /** Flip one byte of the file in place and put its times back, as `rsync --inplace -t` would. */
 function editInPlace(path: string, at: number): void {
   const before = statSync(path);
@@ -70,9 +78,7 @@ test('a part edited in place (mtime restored) between a reset attempt and its re
         if (edited++ === 0) editInPlace(path, partSize + 5);
       },
     });
-    const err = await uploadFile({ client, bucket: BUCKET, key, file: path, partSize, threadNum: 1 }).catch(
-      (e: unknown) => e,
-    );
+    const err = await attempt(client, { key, file: path, partSize, threadNum: 1 });
     assert.equal(edited, 1, 'part 2 was retried once');
     assert.ok(isUploadError(err), `${partSize}: ${String(err)}`);
     assert.match(err.message, FILE_CHANGED);
@@ -95,9 +101,7 @@ test('a part edited in place (mtime restored) while the server is still reading 
       res.writeHead(real.status, real.headers).end(real.body);
       return true;
     });
-    const err = await uploadFile({ client, bucket: BUCKET, key, file: path, partSize, threadNum: 1 }).catch(
-      (e: unknown) => e,
-    );
+    const err = await attempt(client, { key, file: path, partSize, threadNum: 1 });
     assert.ok(isUploadError(err), `${partSize}: ${String(err)}`);
     assert.match(err.message, FILE_CHANGED);
     await absent(server, key);
@@ -128,14 +132,7 @@ test('an answer made before the body from bytes an earlier attempt left is check
       res.writeHead(stored.status, stored.headers).end(stored.body);
       return true;
     });
-    const result = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key,
-      file: path,
-      partSize: PART,
-      threadNum: 1,
-    }).catch((e: unknown) => e);
+    const result = await attempt(client, { key, file: path, partSize: PART, threadNum: 1 });
     assert.ok(seen >= 2, 'part 2 was retried');
     if (change) assert.ok(isUploadError(result), String(result));
     await expectStored(server, key, result, change ? undefined : data);
@@ -155,14 +152,7 @@ test('a server that stops sending CRCs mid-upload is checked by MD5 ETags; an ET
       res.writeHead(real.status, real.headers).end(real.body);
       return true;
     });
-    const result = await uploadFile({
-      client,
-      bucket: BUCKET,
-      key,
-      file: path,
-      partSize: 512 * 1024,
-      threadNum: 2,
-    }).catch((e: unknown) => e);
+    const result = await attempt(client, { key, file: path, partSize: 512 * 1024, threadNum: 2 });
     if (fakeEtag) assert.ok(result instanceof Error, 'an ETag that is no MD5 proves nothing');
     await expectStored(server, key, result, fakeEtag ? undefined : data);
   }
@@ -180,14 +170,7 @@ test('a server that answers every part with the CRC of what it did not read is n
     res.writeHead(real.status, real.headers).end(real.body);
     return true;
   });
-  const err = await uploadFile({
-    client,
-    bucket: BUCKET,
-    key: 'prefix',
-    file: path,
-    partSize,
-    threadNum: 2,
-  }).catch((e: unknown) => e);
+  const err = await attempt(client, { key: 'prefix', file: path, partSize, threadNum: 2 });
   assert.ok(err instanceof Error, 'never a success');
   await absent(server, 'prefix');
 });
