@@ -37981,7 +37981,7 @@ async function deploy(o) {
             onNotice: (m) => o.log.info(m),
             onMatched: (matched) => warm(Math.ceil(matched / share)),
         });
-        const { send: files, verify, lastCount } = stepFiles(found, s);
+        const { send: files, verify, last } = stepFiles(found, s);
         // a large file starts with `thread-num` parts at once: their connections open during the listing too
         warm(verify.length + files.reduce((n, f) => n + openingRequests(f.size, s), 0));
         const planned = [...verify, ...files];
@@ -38008,7 +38008,7 @@ async function deploy(o) {
         if (found.length === 0)
             o.onNoFiles(s.patterns);
         else {
-            o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, lastCount, s)}`);
+            o.log.info(`${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, last.size, s)}`);
             for (const line of idlePatterns(found, s))
                 o.log.warning(line);
             if (files.length > 0)
@@ -38051,7 +38051,7 @@ async function deploy(o) {
         const items = uploadItems(files, s.rules);
         const sent = s.dryRun
             ? await dryRun(o, client, limiter, files, items, planOf, signal)
-            : await execute(o, client, limiter, files, items, planOf, signal, stopper, ledger);
+            : await execute(o, client, limiter, files, items, last, planOf, signal, stopper, ledger);
         const report = checked ? { ...withVerified(sent, checked, client, s.bucket), files: planned } : sent;
         if (report.fatal)
             return report;
@@ -38157,18 +38157,18 @@ function idlePatterns(found, s) {
 /**
  * Which of the files found this step sends, and which it only checks. Without sharding it sends them all; an
  * upload shard sends its share but for the files published last; the cleanup step checks what the shards sent,
- * then sends the files published last.
+ * then sends the files published last. `last` holds the files found that are published last, for the run to
+ * order its sending by without matching the patterns again.
  */
 function stepFiles(found, s) {
     const shard = s.shard;
     // each file is matched once: the patterns are globs, and a tree holds thousands of files
     const last = new Set(found.filter((f) => publishedLast(f, s.publishLast)));
-    const lastCount = last.size;
     if (!shard)
-        return { send: [...found], verify: [], lastCount };
+        return { send: [...found], verify: [], last };
     if (shard.kind === 'upload')
-        return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], lastCount };
-    return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), lastCount };
+        return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], last };
+    return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), last };
 }
 const bytesOf = (files) => size_formatBytes(files.reduce((n, f) => n + f.size, 0));
 /** The first line of a run: how many files, how big, where; for a shard, its share of the plan. */
@@ -38286,7 +38286,9 @@ function withVerified(report, v, client, bucket) {
 function publishedLast(f, patterns) {
     return patterns.some((p) => matchesRelative(f.rel, p));
 }
-async function execute(o, client, limiter, files, items, planOf, signal, stopper, ledger) {
+async function execute(o, client, limiter, files, items, 
+/** The files found that go up only after every other one is stored (from stepFiles). */
+publishLast, planOf, signal, stopper, ledger) {
     const s = o.settings;
     const done = new Map();
     let fatal;
@@ -38345,9 +38347,8 @@ async function execute(o, client, limiter, files, items, planOf, signal, stopper
                 onFileDone(out);
     };
     const all = files.map((_, i) => i);
-    const isLast = files.map((f) => publishedLast(f, s.publishLast));
-    const last = all.filter((i) => isLast[i]);
-    const first = all.filter((i) => !isLast[i]);
+    const last = all.filter((i) => publishLast.has(files[i]));
+    const first = all.filter((i) => !publishLast.has(files[i]));
     let heldBack = [];
     try {
         await send(first);

@@ -219,7 +219,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       onNotice: (m) => o.log.info(m),
       onMatched: (matched) => warm(Math.ceil(matched / share)),
     });
-    const { send: files, verify, lastCount } = stepFiles(found, s);
+    const { send: files, verify, last } = stepFiles(found, s);
     // a large file starts with `thread-num` parts at once: their connections open during the listing too
     warm(verify.length + files.reduce((n, f) => n + openingRequests(f.size, s), 0));
     const planned = [...verify, ...files];
@@ -245,7 +245,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     if (found.length === 0) o.onNoFiles(s.patterns);
     else {
       o.log.info(
-        `${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, lastCount, s)}`,
+        `${s.dryRun ? 'dry run: nothing is changed; ' : ''}${planLine(found.length, files, verify, last.size, s)}`,
       );
       for (const line of idlePatterns(found, s)) o.log.warning(line);
       if (files.length > 0) await o.onFiles?.(files);
@@ -286,7 +286,7 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     const items = uploadItems(files, s.rules);
     const sent = s.dryRun
       ? await dryRun(o, client, limiter, files, items, planOf, signal)
-      : await execute(o, client, limiter, files, items, planOf, signal, stopper, ledger);
+      : await execute(o, client, limiter, files, items, last, planOf, signal, stopper, ledger);
     const report = checked ? { ...withVerified(sent, checked, client, s.bucket), files: planned } : sent;
     if (report.fatal) return report;
     const deployed = report.totals.failed === 0 ? planned.map((f) => f.key) : undefined;
@@ -420,20 +420,20 @@ export function idlePatterns(
 /**
  * Which of the files found this step sends, and which it only checks. Without sharding it sends them all; an
  * upload shard sends its share but for the files published last; the cleanup step checks what the shards sent,
- * then sends the files published last.
+ * then sends the files published last. `last` holds the files found that are published last, for the run to
+ * order its sending by without matching the patterns again.
  */
 export function stepFiles(
   found: readonly FoundFile[],
   s: Pick<DeploySettings, 'shard' | 'publishLast'>,
-): { send: FoundFile[]; verify: FoundFile[]; lastCount: number } {
+): { send: FoundFile[]; verify: FoundFile[]; last: ReadonlySet<FoundFile> } {
   const shard = s.shard;
   // each file is matched once: the patterns are globs, and a tree holds thousands of files
-  const last = new Set(found.filter((f) => publishedLast(f, s.publishLast)));
-  const lastCount = last.size;
-  if (!shard) return { send: [...found], verify: [], lastCount };
+  const last: ReadonlySet<FoundFile> = new Set(found.filter((f) => publishedLast(f, s.publishLast)));
+  if (!shard) return { send: [...found], verify: [], last };
   if (shard.kind === 'upload')
-    return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], lastCount };
-  return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), lastCount };
+    return { send: found.filter((f) => !last.has(f) && inShare(f.key, shard)), verify: [], last };
+  return { send: found.filter((f) => last.has(f)), verify: found.filter((f) => !last.has(f)), last };
 }
 
 const bytesOf = (files: readonly FoundFile[]): string => formatBytes(files.reduce((n, f) => n + f.size, 0));
@@ -592,6 +592,8 @@ async function execute(
   limiter: Limiter,
   files: readonly FoundFile[],
   items: readonly UploadItem[],
+  /** The files found that go up only after every other one is stored (from stepFiles). */
+  publishLast: ReadonlySet<FoundFile>,
   planOf: (f: FoundFile) => Plan,
   signal: AbortSignal,
   stopper: AbortController,
@@ -650,9 +652,8 @@ async function execute(
     for (const out of answered.flat()) if (!done.has(out.item.key)) onFileDone(out);
   };
   const all = files.map((_, i) => i);
-  const isLast = files.map((f) => publishedLast(f, s.publishLast));
-  const last = all.filter((i) => isLast[i]);
-  const first = all.filter((i) => !isLast[i]);
+  const last = all.filter((i) => publishLast.has(files[i]!));
+  const first = all.filter((i) => !publishLast.has(files[i]!));
   let heldBack: string[] = [];
   try {
     await send(first);
