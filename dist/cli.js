@@ -33105,6 +33105,8 @@ class OssClient {
         let last = o.startAfter;
         let end;
         let ordered = true;
+        let pages = 0;
+        let truncated = false;
         await this.paginate('ListObjects', o, '', 'NextContinuationToken', (m) => m, async (token) => {
             const xml = await this.sendXml({
                 operation: 'ListObjects',
@@ -33150,13 +33152,14 @@ class OssClient {
                 });
             }
             const next = nonEmpty(str(xml.NextContinuationToken));
+            truncated = str(xml.IsTruncated) === 'true';
             return {
                 xml,
                 next: next === undefined ? undefined : decode(next),
-                done: end !== undefined || !ordered,
+                done: end !== undefined || !ordered || ++pages === o.maxPages,
             };
         });
-        o.onEnd?.({ at: end, ordered });
+        o.onEnd?.({ at: end, ordered, truncated });
         return objects;
     }
     /** DeleteMultipleObjects in batches of 1,000 (the API's limit); resolves with the keys deleted. */
@@ -36004,6 +36007,7 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
 
 
 
+
 const range_hasher_READ_CHUNK_BYTES = 1024 * 1024;
 // Runs inside the worker; receives the CRC kernel's source so the two never drift apart.
 function workerMain(update, chunkBytes) {
@@ -36078,6 +36082,8 @@ function workerMain(update, chunkBytes) {
         }
     });
 }
+/** libuv's default number of file-system threads (UV_THREADPOOL_SIZE). */
+const LOADS_HERE_AT_ONCE = 4;
 const WORKER_SOURCE = `(${workerMain.toString()})(${updateCrc64Register.toString()}, ${range_hasher_READ_CHUNK_BYTES});`;
 /** A small pool of hashing threads. Idle workers do not keep the process alive. */
 class RangeHasher {
@@ -36090,6 +36096,12 @@ class RangeHasher {
     online = 0;
     /** Files loaded on this thread while no worker was running. */
     loadedHere = 0;
+    /**
+     * Loads on this thread, a few at a time: the file system's threads serve calls in the order they come, so a
+     * window of files loaded all at once interleaves their opens, stats and reads, and the first is read only
+     * once every file is nearly done; a few at a time, each file's request goes as soon as its own bytes are in.
+     */
+    here = createLimiter(LOADS_HERE_AT_ONCE);
     closed = false;
     size;
     constructor(size = defaultHasherThreads()) {
@@ -36115,14 +36127,14 @@ class RangeHasher {
     load(path, maxBytes) {
         // a closed pool still lets small files go up: they need no thread (see single-put.ts)
         if (this.closed)
-            return loadHere(path, maxBytes);
+            return this.here.run(() => loadHere(path, maxBytes));
         if (this.online === 0) {
             // the first files are not held up by a thread's start-up; the ones after them go to the thread. A lone
             // file (one large asset, whose parts are hashed as they are sent) never starts one: a thread costs some
             // 18 MB of memory
             if (this.workers.length === 0 && this.loadedHere++ > 0)
                 this.idle.push(this.spawn());
-            return loadHere(path, maxBytes);
+            return this.here.run(() => loadHere(path, maxBytes));
         }
         const job = { id: this.nextId++, path, start: 0, length: 0, md5: false, loadMax: maxBytes };
         return this.submit(job, path, (r) => {
@@ -36906,14 +36918,89 @@ const RANGES_AT_ONCE = 16;
  * UTF-16 units, ignores start-after) is found out by the ranges themselves, and the prefix is then listed in
  * one walk of pages, as before ranges, which does not depend on the order. The result is in listing order.
  * Ranges asked for beside the one that reached the end of the prefix may still be in flight when this returns:
- * they end with their answer, or when `signal` aborts.
+ * they end with their answer, or when `signal` aborts. With a `first` page that held every object, no range is
+ * asked for; with one still on its way, the ranges go beside it and the first whole answer is the listing.
  */
 async function listInRanges(client, o) {
-    const sorted = [...new Set(o.keys.filter((k) => k.startsWith(o.prefix)))].sort(compareKeys);
+    const first = o.first;
+    if (!first)
+        return listRanges(client, o);
+    const under = (objects) => objects.filter((x) => x.key.startsWith(o.prefix));
+    const fromPage = async (page) => {
+        if (!page)
+            return listRanges(client, o);
+        if (!page.truncated)
+            return inListingOrder(under(page.objects));
+        const last = page.objects.at(-1)?.key;
+        // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come
+        if (!page.ordered || last === undefined)
+            return listRanges(client, o);
+        // the page ran past the prefix: it holds all there is under it
+        if (compareKeys(last, o.prefix) > 0 && !last.startsWith(o.prefix))
+            return inListingOrder(under(page.objects));
+        const rest = await listRanges(client, { ...o, after: last });
+        const byKey = new Map(under(page.objects).map((x) => [x.key, x]));
+        for (const x of rest)
+            byKey.set(x.key, x);
+        return inListingOrder([...byKey.values()]);
+    };
+    // a plan of one range would ask for what the first page already is: it waits for the page and walks on
+    if (first.answered || !manyRanges(o))
+        return fromPage(await first.settled);
+    // the first page is still on its way: the ranges start beside it, and the first whole answer wins
+    const ranged = listRanges(client, o);
+    return Promise.race([
+        first.settled.then((page) => (page && !page.truncated ? inListingOrder(under(page.objects)) : ranged)),
+        ranged,
+    ]);
+}
+/**
+ * The first page under a destination, asked for as soon as the run has a file to send, before the plan (and so
+ * the ranges' cuts) is known. A destination of up to 1,000 objects, such as the empty one of a first deploy or
+ * most sites, is then listed while the files are still searched rather than a round trip after. Never rejects:
+ * a page that failed is of no use, and the ranges, asked for next, meet the same error or none.
+ */
+class FirstPage {
+    answered = false;
+    /** The page; undefined when it failed (or never went: `ready` rejected). */
+    settled;
+    /** Asks once `ready` resolves; never when it rejects (a setting found wrong sends nothing). */
+    constructor(client, o) {
+        const end = { truncated: true };
+        this.settled = (o.ready ?? Promise.resolve())
+            .then(() => client.listObjects({
+            bucket: o.bucket,
+            prefix: o.prefix,
+            maxPages: 1,
+            onEnd: (e) => Object.assign(end, e),
+            signal: o.signal,
+        }))
+            .then((objects) => ({
+            objects,
+            truncated: end.truncated,
+            ordered: objects.every((x, i) => i === 0 || compareKeys(objects[i - 1].key, x.key) < 0),
+        }), () => undefined)
+            .finally(() => (this.answered = true));
+    }
+}
+/** Whether the planned keys under the prefix are cut into more than one range. */
+function manyRanges(o) {
+    let n = 0;
+    for (const k of o.keys)
+        if (k.startsWith(o.prefix) && ++n > KEYS_PER_RANGE)
+            return true;
+    return false;
+}
+/** {@link listInRanges} without a first page; `after` a key every object listed comes after. */
+async function listRanges(client, o) {
+    const after = o.after;
+    const sorted = [
+        ...new Set(o.keys.filter((k) => k.startsWith(o.prefix) && (after === undefined || compareKeys(k, after) > 0))),
+    ].sort(compareKeys);
     const cuts = [];
     for (let i = KEYS_PER_RANGE - 1; i < sorted.length - 1; i += KEYS_PER_RANGE)
         cuts.push(sorted[i]);
-    const ranges = [undefined, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
+    const ranges = [after, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
     const stop = new AbortController();
     const signal = AbortSignal.any([o.signal, stop.signal]);
     const listed = [];
@@ -37414,10 +37501,16 @@ function parsePattern(line, cwd) {
     const segments = absolute.split(external_node_path_namespaceObject.sep);
     const firstMagic = segments.findIndex((s) => MAGIC.test(s));
     const root = firstMagic < 0 ? absolute : segments.slice(0, firstMagic).join(external_node_path_namespaceObject.sep) || external_node_path_namespaceObject.sep;
-    return { given: line, negate, glob: dotless(absolute), root };
+    // a backslash escapes the next character in a POSIX glob: such a pattern is left to the matcher
+    const literal = firstMagic < 0 && (external_node_path_namespaceObject.sep === '\\' || !absolute.includes('\\'));
+    return { given: line, negate, glob: dotless(absolute), root, literal };
 }
 /** Whether `pattern` (or, naming a directory, everything under it) matches the dot-mapped `path`. */
 function matches(path, pattern) {
+    // a directory named as it is (the usual `dist`): a comparison instead of two glob matches for each file of
+    // what can be a tree of a hundred thousand
+    if (pattern.literal)
+        return (path === pattern.glob || path.startsWith(pattern.glob.endsWith(external_node_path_namespaceObject.sep) ? pattern.glob : pattern.glob + external_node_path_namespaceObject.sep));
     return (0,external_node_path_namespaceObject.matchesGlob)(path, pattern.glob) || (0,external_node_path_namespaceObject.matchesGlob)(path, `${pattern.glob}${external_node_path_namespaceObject.sep}**`);
 }
 /** The last matching pattern decides, as in @actions/glob; undefined when no pattern matches. */
@@ -37486,10 +37579,12 @@ async function walk(roots, includeHidden, patterns, onMatched) {
             }
             kids.push({ path: path + external_node_path_namespaceObject.sep + name.toString(), link: entry.isSymbolicLink(), name: name.toString() });
         }
-        const stats = await Promise.all(kids.map((k) => (0,promises_namespaceObject.stat)(k.path).catch(() => undefined)));
+        // each entry is visited as soon as its stat is in: the first files match (and the deploy's first requests
+        // go) while the rest of a large directory is still being stat'ed
+        const stats = kids.map((k) => (0,promises_namespaceObject.stat)(k.path).catch(() => undefined));
         // an entry that is no link resolves to its directory's real path plus its name
         for (const [i, k] of kids.entries())
-            await visit(k.path, below, { stats: stats[i], real: k.link ? undefined : real + external_node_path_namespaceObject.sep + k.name });
+            await visit(k.path, below, { stats: await stats[i], real: k.link ? undefined : real + external_node_path_namespaceObject.sep + k.name });
     };
     for (const root of roots)
         await visit(root, new Set());
@@ -37969,6 +38064,23 @@ async function deploy(o) {
         client.preconnect(s.bucket, want);
     };
     warm(1);
+    const listingSignal = AbortSignal.any([signal, listingStop.signal]);
+    // checked before the search queues its thousands of stat calls ahead of it; a dir found wrong stops the run
+    // only when there are files to send, below
+    const dirChecked = s.enableCheckpoint && !s.dryRun ? checkCheckpointDir(o.checkpointDir) : Promise.resolve();
+    dirChecked.catch(() => undefined);
+    let firstPage;
+    const onFirstMatch = () => {
+        // the destination's first page goes while the search runs on, once a file is found and no setting is
+        // wrong: up to 1,000 objects are then listed a round trip before the plan could ask for ranges
+        if (mayNeedListing(s))
+            firstPage = new FirstPage(client, {
+                bucket: s.bucket,
+                prefix: destinationPrefix(s.destination),
+                signal: listingSignal,
+                ready: dirChecked,
+            });
+    };
     try {
         const found = await findFiles({
             patterns: s.patterns,
@@ -37979,7 +38091,11 @@ async function deploy(o) {
             workspace: o.workspace,
             checkpointDir: o.checkpointDir,
             onNotice: (m) => o.log.info(m),
-            onMatched: (matched) => warm(Math.ceil(matched / share)),
+            onMatched: (matched) => {
+                if (matched === 1)
+                    onFirstMatch();
+                warm(Math.ceil(matched / share));
+            },
         });
         const { send: files, verify, last } = stepFiles(found, s);
         // a large file starts with `thread-num` parts at once: their connections open during the listing too
@@ -37988,12 +38104,12 @@ async function deploy(o) {
         const ledger = o.ledger ?? new FileLedger();
         ledger.plan(files.map((f) => f.key));
         // a setting found wrong here stops the run before it sends anything
-        if (s.enableCheckpoint && files.length > 0 && !s.dryRun)
-            await checkCheckpointDir(o.checkpointDir);
+        if (files.length > 0)
+            await dirChecked;
         // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
         // action): neither needs it, and a cache restore alone can take longer than the listing
         const listed = needsListing(s, planned, verify)
-            ? listDestination(o, client, planned, found, AbortSignal.any([signal, listingStop.signal]))
+            ? listDestination(o, client, planned, found, listingSignal, firstPage)
             : undefined;
         const empty = {
             files,
@@ -38101,6 +38217,10 @@ function openingRequests(size, s) {
         return 1;
     }
 }
+/** Whether a run of these settings lists its destination once it has files: known before the files are. */
+function mayNeedListing(s) {
+    return s.skipUnchanged || s.deleteOrphans || s.dryRun || s.shard?.kind === 'cleanup';
+}
 /** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
 function needsListing(s, planned, verify) {
     return planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
@@ -38109,7 +38229,7 @@ function needsListing(s, planned, verify) {
  * The destination listed under the narrowest prefix that holds every planned key. Never rejects: it runs
  * while other work is awaited, and a rejection no one awaits yet would end the process.
  */
-async function listDestination(o, client, planned, found, signal) {
+async function listDestination(o, client, planned, found, signal, first) {
     const s = o.settings;
     const prefix = s.deleteOrphans
         ? destinationPrefix(s.destination)
@@ -38121,6 +38241,7 @@ async function listDestination(o, client, planned, found, signal) {
             // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
             keys: found.map((f) => f.key),
             signal,
+            first,
         });
         o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
         return { listing };

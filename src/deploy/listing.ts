@@ -18,16 +18,116 @@ const RANGES_AT_ONCE = 16;
  * UTF-16 units, ignores start-after) is found out by the ranges themselves, and the prefix is then listed in
  * one walk of pages, as before ranges, which does not depend on the order. The result is in listing order.
  * Ranges asked for beside the one that reached the end of the prefix may still be in flight when this returns:
- * they end with their answer, or when `signal` aborts.
+ * they end with their answer, or when `signal` aborts. With a `first` page that held every object, no range is
+ * asked for; with one still on its way, the ranges go beside it and the first whole answer is the listing.
  */
 export async function listInRanges(
   client: OssClient,
-  o: { bucket: string; prefix: string; keys: readonly string[]; signal: AbortSignal },
+  o: {
+    bucket: string;
+    prefix: string;
+    keys: readonly string[];
+    signal: AbortSignal;
+    /** The first page of a prefix that holds `prefix`, asked for before the keys were known. */
+    first?: FirstPage | undefined;
+  },
 ): Promise<ListedObject[]> {
-  const sorted = [...new Set(o.keys.filter((k) => k.startsWith(o.prefix)))].sort(compareKeys);
+  const first = o.first;
+  if (!first) return listRanges(client, o);
+  const under = (objects: readonly ListedObject[]): ListedObject[] =>
+    objects.filter((x) => x.key.startsWith(o.prefix));
+  const fromPage = async (page: Page | undefined): Promise<ListedObject[]> => {
+    if (!page) return listRanges(client, o);
+    if (!page.truncated) return inListingOrder(under(page.objects));
+    const last = page.objects.at(-1)?.key;
+    // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come
+    if (!page.ordered || last === undefined) return listRanges(client, o);
+    // the page ran past the prefix: it holds all there is under it
+    if (compareKeys(last, o.prefix) > 0 && !last.startsWith(o.prefix))
+      return inListingOrder(under(page.objects));
+    const rest = await listRanges(client, { ...o, after: last });
+    const byKey = new Map(under(page.objects).map((x) => [x.key, x]));
+    for (const x of rest) byKey.set(x.key, x);
+    return inListingOrder([...byKey.values()]);
+  };
+  // a plan of one range would ask for what the first page already is: it waits for the page and walks on
+  if (first.answered || !manyRanges(o)) return fromPage(await first.settled);
+  // the first page is still on its way: the ranges start beside it, and the first whole answer wins
+  const ranged = listRanges(client, o);
+  return Promise.race([
+    first.settled.then((page) => (page && !page.truncated ? inListingOrder(under(page.objects)) : ranged)),
+    ranged,
+  ]);
+}
+
+interface Page {
+  objects: ListedObject[];
+  /** More objects followed under the prefix. */
+  truncated: boolean;
+  /** Each key after the one before it, in OSS's order: what a truncated page left out comes after its last. */
+  ordered: boolean;
+}
+
+/**
+ * The first page under a destination, asked for as soon as the run has a file to send, before the plan (and so
+ * the ranges' cuts) is known. A destination of up to 1,000 objects, such as the empty one of a first deploy or
+ * most sites, is then listed while the files are still searched rather than a round trip after. Never rejects:
+ * a page that failed is of no use, and the ranges, asked for next, meet the same error or none.
+ */
+export class FirstPage {
+  answered = false;
+  /** The page; undefined when it failed (or never went: `ready` rejected). */
+  readonly settled: Promise<Page | undefined>;
+
+  /** Asks once `ready` resolves; never when it rejects (a setting found wrong sends nothing). */
+  constructor(
+    client: OssClient,
+    o: { bucket: string; prefix: string; signal: AbortSignal; ready?: Promise<unknown> },
+  ) {
+    const end = { truncated: true };
+    this.settled = (o.ready ?? Promise.resolve())
+      .then(() =>
+        client.listObjects({
+          bucket: o.bucket,
+          prefix: o.prefix,
+          maxPages: 1,
+          onEnd: (e) => Object.assign(end, e),
+          signal: o.signal,
+        }),
+      )
+      .then(
+        (objects): Page => ({
+          objects,
+          truncated: end.truncated,
+          ordered: objects.every((x, i) => i === 0 || compareKeys(objects[i - 1]!.key, x.key) < 0),
+        }),
+        () => undefined,
+      )
+      .finally(() => (this.answered = true));
+  }
+}
+
+/** Whether the planned keys under the prefix are cut into more than one range. */
+function manyRanges(o: { prefix: string; keys: readonly string[] }): boolean {
+  let n = 0;
+  for (const k of o.keys) if (k.startsWith(o.prefix) && ++n > KEYS_PER_RANGE) return true;
+  return false;
+}
+
+/** {@link listInRanges} without a first page; `after` a key every object listed comes after. */
+async function listRanges(
+  client: OssClient,
+  o: { bucket: string; prefix: string; keys: readonly string[]; signal: AbortSignal; after?: string },
+): Promise<ListedObject[]> {
+  const after = o.after;
+  const sorted = [
+    ...new Set(
+      o.keys.filter((k) => k.startsWith(o.prefix) && (after === undefined || compareKeys(k, after) > 0)),
+    ),
+  ].sort(compareKeys);
   const cuts: string[] = [];
   for (let i = KEYS_PER_RANGE - 1; i < sorted.length - 1; i += KEYS_PER_RANGE) cuts.push(sorted[i]!);
-  const ranges = [undefined, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
+  const ranges = [after, ...cuts].map((startAfter, i) => ({ startAfter, through: cuts[i] }));
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
   const listed: Array<{ objects: ListedObject[]; at: string | undefined; ordered: boolean }> = [];

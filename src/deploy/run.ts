@@ -16,7 +16,7 @@ import {
 } from '../engine/index.ts';
 import { type Credentials, type CredentialsProvider, OssClient, isOssError } from '../oss/index.ts';
 import { type CleanupResult, NO_CLEANUP, type ListedObject, cleanUp, destinationPrefix } from './cleanup.ts';
-import { listInRanges } from './listing.ts';
+import { FirstPage, listInRanges } from './listing.ts';
 import { decideOnly } from './compare.ts';
 import { DEFAULTS, INPUT } from './constants.ts';
 import { describeError } from './describe.ts';
@@ -207,6 +207,24 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     client.preconnect(s.bucket, want);
   };
   warm(1);
+  const listingSignal = AbortSignal.any([signal, listingStop.signal]);
+  // checked before the search queues its thousands of stat calls ahead of it; a dir found wrong stops the run
+  // only when there are files to send, below
+  const dirChecked =
+    s.enableCheckpoint && !s.dryRun ? checkCheckpointDir(o.checkpointDir) : Promise.resolve();
+  dirChecked.catch(() => undefined);
+  let firstPage: FirstPage | undefined;
+  const onFirstMatch = (): void => {
+    // the destination's first page goes while the search runs on, once a file is found and no setting is
+    // wrong: up to 1,000 objects are then listed a round trip before the plan could ask for ranges
+    if (mayNeedListing(s))
+      firstPage = new FirstPage(client, {
+        bucket: s.bucket,
+        prefix: destinationPrefix(s.destination),
+        signal: listingSignal,
+        ready: dirChecked,
+      });
+  };
   try {
     const found = await findFiles({
       patterns: s.patterns,
@@ -217,7 +235,10 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
       workspace: o.workspace,
       checkpointDir: o.checkpointDir,
       onNotice: (m) => o.log.info(m),
-      onMatched: (matched) => warm(Math.ceil(matched / share)),
+      onMatched: (matched) => {
+        if (matched === 1) onFirstMatch();
+        warm(Math.ceil(matched / share));
+      },
     });
     const { send: files, verify, last } = stepFiles(found, s);
     // a large file starts with `thread-num` parts at once: their connections open during the listing too
@@ -226,11 +247,11 @@ export async function deploy(o: DeployOptions): Promise<DeployReport> {
     const ledger = o.ledger ?? new FileLedger();
     ledger.plan(files.map((f) => f.key));
     // a setting found wrong here stops the run before it sends anything
-    if (s.enableCheckpoint && files.length > 0 && !s.dryRun) await checkCheckpointDir(o.checkpointDir);
+    if (files.length > 0) await dirChecked;
     // the listing runs while the plan is logged and checkpoints are restored (from the Actions cache, in the
     // action): neither needs it, and a cache restore alone can take longer than the listing
     const listed = needsListing(s, planned, verify)
-      ? listDestination(o, client, planned, found, AbortSignal.any([signal, listingStop.signal]))
+      ? listDestination(o, client, planned, found, listingSignal, firstPage)
       : undefined;
     const empty: DeployReport = {
       files,
@@ -339,6 +360,11 @@ function openingRequests(size: number, s: Pick<DeploySettings, 'partSize' | 'thr
   }
 }
 
+/** Whether a run of these settings lists its destination once it has files: known before the files are. */
+function mayNeedListing(s: DeploySettings): boolean {
+  return s.skipUnchanged || s.deleteOrphans || s.dryRun || s.shard?.kind === 'cleanup';
+}
+
 /** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
 function needsListing(
   s: DeploySettings,
@@ -365,6 +391,7 @@ async function listDestination(
   planned: readonly FoundFile[],
   found: readonly FoundFile[],
   signal: AbortSignal,
+  first: FirstPage | undefined,
 ): Promise<ListingAnswer> {
   const s = o.settings;
   const prefix = s.deleteOrphans
@@ -377,6 +404,7 @@ async function listDestination(
       // a shard's own keys are spread over the whole tree's: cut at those of the whole tree
       keys: found.map((f) => f.key),
       signal,
+      first,
     });
     o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
     return { listing };

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CRC64_TABLES, crc64FromRegister, updateCrc64Register } from '../oss/index.ts';
+import { createLimiter } from './limiter.ts';
 import { loadHere } from './local-file.ts';
 
 export interface RangeDigest {
@@ -120,6 +121,9 @@ function workerMain(update: typeof updateCrc64Register, chunkBytes: number): voi
   });
 }
 
+/** libuv's default number of file-system threads (UV_THREADPOOL_SIZE). */
+const LOADS_HERE_AT_ONCE = 4;
+
 const WORKER_SOURCE = `(${workerMain.toString()})(${updateCrc64Register.toString()}, ${READ_CHUNK_BYTES});`;
 
 /** A small pool of hashing threads. Idle workers do not keep the process alive. */
@@ -133,6 +137,12 @@ export class RangeHasher {
   private online = 0;
   /** Files loaded on this thread while no worker was running. */
   private loadedHere = 0;
+  /**
+   * Loads on this thread, a few at a time: the file system's threads serve calls in the order they come, so a
+   * window of files loaded all at once interleaves their opens, stats and reads, and the first is read only
+   * once every file is nearly done; a few at a time, each file's request goes as soon as its own bytes are in.
+   */
+  private readonly here = createLimiter(LOADS_HERE_AT_ONCE);
   private closed = false;
   readonly size: number;
 
@@ -158,13 +168,13 @@ export class RangeHasher {
    */
   load(path: string, maxBytes: number): Promise<LoadedFile> {
     // a closed pool still lets small files go up: they need no thread (see single-put.ts)
-    if (this.closed) return loadHere(path, maxBytes);
+    if (this.closed) return this.here.run(() => loadHere(path, maxBytes));
     if (this.online === 0) {
       // the first files are not held up by a thread's start-up; the ones after them go to the thread. A lone
       // file (one large asset, whose parts are hashed as they are sent) never starts one: a thread costs some
       // 18 MB of memory
       if (this.workers.length === 0 && this.loadedHere++ > 0) this.idle.push(this.spawn());
-      return loadHere(path, maxBytes);
+      return this.here.run(() => loadHere(path, maxBytes));
     }
     const job: Job = { id: this.nextId++, path, start: 0, length: 0, md5: false, loadMax: maxBytes };
     return this.submit(job, path, (r) => {

@@ -563,7 +563,9 @@ export class OssClient {
     prefix?: string;
     startAfter?: string | undefined;
     through?: string | undefined;
-    onEnd?: ((end: { at: string | undefined; ordered: boolean }) => void) | undefined;
+    /** Stop after this many pages: `onEnd` then says whether more were left (`truncated`). */
+    maxPages?: number | undefined;
+    onEnd?: ((end: { at: string | undefined; ordered: boolean; truncated: boolean }) => void) | undefined;
     signal?: AbortSignal | undefined;
   }): Promise<Array<{ key: string; size: number; etag: string; lastModified: Date | undefined }>> {
     const objects: Awaited<ReturnType<OssClient['listObjects']>> = [];
@@ -574,6 +576,8 @@ export class OssClient {
     let last = o.startAfter;
     let end: string | undefined;
     let ordered = true;
+    let pages = 0;
+    let truncated = false;
     await this.paginate(
       'ListObjects',
       o,
@@ -623,14 +627,15 @@ export class OssClient {
           });
         }
         const next = nonEmpty(str(xml.NextContinuationToken));
+        truncated = str(xml.IsTruncated) === 'true';
         return {
           xml,
           next: next === undefined ? undefined : decode(next),
-          done: end !== undefined || !ordered,
+          done: end !== undefined || !ordered || ++pages === o.maxPages,
         };
       },
     );
-    o.onEnd?.({ at: end, ordered });
+    o.onEnd?.({ at: end, ordered, truncated });
     return objects;
   }
 

@@ -492,7 +492,11 @@ test('runtime failures name the cause: wrong secret, missing bucket, unreachable
     escaped.stdout,
     /::error::input `path`: .*link\.txt resolves to .*outside\.txt, outside the workspace/,
   );
-  assert.equal(server.requests.length, 0);
+  // the destination's first page may go while the search runs on: a read, and nothing else
+  assert.deepEqual(
+    server.requests.map((r) => r.operation).filter((op) => op !== 'ListObjects'),
+    [],
+  );
 });
 
 test('keys keep Unicode, spaces and the characters URLs treat specially (+ ? # %)', async (t) => {
