@@ -36927,22 +36927,20 @@ async function listInRanges(client, o) {
         return listRanges(client, o);
     const under = (objects) => objects.filter((x) => x.key.startsWith(o.prefix));
     const fromPage = async (page) => {
-        if (!page)
+        if (!page) {
+            if (first.failure !== undefined && o.final?.(first.failure))
+                throw first.failure;
             return listRanges(client, o);
+        }
         if (!page.truncated)
-            return inListingOrder(under(page.objects));
+            return merged(under(page.objects));
         const last = page.objects.at(-1)?.key;
-        // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come
+        // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come.
+        // One in order walks on from its last key, even one past the prefix in OSS's order: only the ranges'
+        // own order checks can tell a server that orders keys otherwise (by UTF-16 units, say)
         if (!page.ordered || last === undefined)
             return listRanges(client, o);
-        // the page ran past the prefix: it holds all there is under it
-        if (compareKeys(last, o.prefix) > 0 && !last.startsWith(o.prefix))
-            return inListingOrder(under(page.objects));
-        const rest = await listRanges(client, { ...o, after: last });
-        const byKey = new Map(under(page.objects).map((x) => [x.key, x]));
-        for (const x of rest)
-            byKey.set(x.key, x);
-        return inListingOrder([...byKey.values()]);
+        return merged(under(page.objects), await listRanges(client, { ...o, after: last }));
     };
     // a plan of one range would ask for what the first page already is: it waits for the page and walks on
     if (first.answered || !manyRanges(o))
@@ -36950,9 +36948,17 @@ async function listInRanges(client, o) {
     // the first page is still on its way: the ranges start beside it, and the first whole answer wins
     const ranged = listRanges(client, o);
     return Promise.race([
-        first.settled.then((page) => (page && !page.truncated ? inListingOrder(under(page.objects)) : ranged)),
+        first.settled.then((page) => (page && !page.truncated ? merged(under(page.objects)) : ranged)),
         ranged,
     ]);
+}
+/** Every object of the lists once (a server may name one twice), in listing order. */
+function merged(...lists) {
+    const byKey = new Map();
+    for (const list of lists)
+        for (const x of list)
+            byKey.set(x.key, x);
+    return inListingOrder([...byKey.values()]);
 }
 /**
  * The first page under a destination, asked for as soon as the run has a file to send, before the plan (and so
@@ -36962,6 +36968,8 @@ async function listInRanges(client, o) {
  */
 class FirstPage {
     answered = false;
+    /** Why the page failed, once it has: a refusal of the credentials is the run's answer, not the ranges'. */
+    failure;
     /** The page; undefined when it failed (or never went: `ready` rejected). */
     settled;
     /** Asks once `ready` resolves; never when it rejects (a setting found wrong sends nothing). */
@@ -36979,7 +36987,10 @@ class FirstPage {
             objects,
             truncated: end.truncated,
             ordered: objects.every((x, i) => i === 0 || compareKeys(objects[i - 1].key, x.key) < 0),
-        }), () => undefined)
+        }), (e) => {
+            this.failure = e instanceof Error ? e : new Error(String(e));
+            return undefined;
+        })
             .finally(() => (this.answered = true));
     }
 }
@@ -37059,12 +37070,8 @@ async function listRanges(client, o) {
     await Promise.race([ended, all]);
     const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
     if (disordered || !handedOn(used, cuts))
-        return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
-    const byKey = new Map();
-    for (const range of used)
-        for (const x of range.objects)
-            byKey.set(x.key, x);
-    return inListingOrder([...byKey.values()]);
+        return merged(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
+    return merged(...used.map((range) => range.objects));
 }
 /** `objects` sorted as OSS lists keys (by UTF-8 bytes), whatever order they came in. */
 function inListingOrder(objects) {
@@ -37501,7 +37508,8 @@ function parsePattern(line, cwd) {
     const segments = absolute.split(external_node_path_namespaceObject.sep);
     const firstMagic = segments.findIndex((s) => MAGIC.test(s));
     const root = firstMagic < 0 ? absolute : segments.slice(0, firstMagic).join(external_node_path_namespaceObject.sep) || external_node_path_namespaceObject.sep;
-    // a backslash escapes the next character in a POSIX glob: such a pattern is left to the matcher
+    // the glob matcher reads a backslash as a separator, while a POSIX name may hold one: such a pattern is
+    // left to the matcher, as it always was
     const literal = firstMagic < 0 && (external_node_path_namespaceObject.sep === '\\' || !absolute.includes('\\'));
     return { given: line, negate, glob: dotless(absolute), root, literal };
 }
@@ -37527,17 +37535,21 @@ function files_decide(path, patterns) {
  * entries are stat'ed together: one at a time, a 10,000-file tree waits on 10,000 round trips to the
  * file-system threads before the first request can go out.
  */
-async function walk(roots, includeHidden, patterns, onMatched) {
+async function walk(roots, includeHidden, patterns, onMatched, 
+/** Directories whose files match but are left out later (the checkpoint dir): not counted for `onMatched`. */
+leftOut) {
     const out = { matched: [], hits: new Set(), undecodable: [], meta: new Map() };
     const includes = patterns.filter((p) => !p.negate);
-    const select = (file) => {
+    let counted = 0;
+    const select = (file, real) => {
         const mapped = dotless(file);
         for (const p of includes)
             if (!out.hits.has(p) && matches(mapped, p))
                 out.hits.add(p);
         if (files_decide(mapped, patterns)?.negate === false) {
             out.matched.push(file);
-            onMatched?.(out.matched.length);
+            if (!underAny(file, real, leftOut))
+                onMatched?.(++counted);
         }
     };
     const visit = async (path, ancestors, known) => {
@@ -37546,8 +37558,9 @@ async function walk(roots, includeHidden, patterns, onMatched) {
             return;
         if (info.isFile()) {
             if (!out.meta.has(path)) {
-                out.meta.set(path, { stats: info, real: known?.real ?? (await (0,promises_namespaceObject.realpath)(path).catch(() => path)) });
-                select(path);
+                const real = known?.real ?? (await (0,promises_namespaceObject.realpath)(path).catch(() => path));
+                out.meta.set(path, { stats: info, real });
+                select(path, real);
             }
             return;
         }
@@ -37601,7 +37614,8 @@ async function findFiles(search) {
     const patterns = search.patterns.map((p) => parsePattern(p, cwd));
     const includes = patterns.filter((p) => !p.negate);
     const searchPaths = outermost(includes.map((p) => p.root));
-    const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched);
+    const dirs = search.checkpointDir === undefined ? [] : await checkpointDirs(search.checkpointDir, cwd);
+    const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched, dirs);
     if (found.undecodable.length > 0) {
         const bad = found.undecodable;
         throw new SettingError(INPUT.path, `${ref(INPUT.path, true)}: ${bad.length} file name(s) are not valid UTF-8 and cannot become object keys: ${bad.slice(0, 20).join(', ')}${bad.length > 20 ? `, and ${bad.length - 20} more` : ''}; allowed UTF-8 names: rename them (e.g. \`convmv -f latin1 -t utf8\`) or exclude them with a \`!\` pattern`, { allowed: 'UTF-8 names' });
@@ -37614,7 +37628,7 @@ async function findFiles(search) {
         throw new SettingError(INPUT.path, `${ref(INPUT.path, true)}: ${idle.map((p) => `\`${log_line_escapeText(p.given)}\``).join(', ')} matched no file while other patterns did; allowed patterns that each match at least one file (remove or fix the line)`, { value: idle.map((p) => p.given).join('\n'), allowed: 'patterns that each match a file' });
     }
     if (search.checkpointDir !== undefined)
-        matched = await withoutCheckpoints(matched, searchPaths, search, found.meta);
+        matched = await withoutCheckpoints(matched, searchPaths, search, found.meta, dirs);
     if (matched.length === 0)
         return [];
     const given = search.workspace;
@@ -37655,10 +37669,18 @@ async function findFiles(search) {
     }
     return files;
 }
+/** The checkpoint dir as given and as it resolves. */
+async function checkpointDirs(dir, cwd) {
+    const given = (0,external_node_path_namespaceObject.resolve)(cwd, dir);
+    return [...new Set([given, await (0,promises_namespaceObject.realpath)(given).catch(() => given)])];
+}
+/** Whether a file the walk found (an absolute path), by its path or its real path, lies under one of `dirs`. */
+function underAny(file, real, dirs) {
+    return dirs.some((d) => isInside(file, d) || isInside(real, d));
+}
 /** The matches minus those under the checkpoint dir; refuses a checkpoint dir that holds a search root. */
-async function withoutCheckpoints(matched, searchPaths, search, meta) {
-    const given = (0,external_node_path_namespaceObject.resolve)(search.cwd ?? process.cwd(), search.checkpointDir);
-    const dirs = [...new Set([given, await (0,promises_namespaceObject.realpath)(given).catch(() => given)])];
+async function withoutCheckpoints(matched, searchPaths, search, meta, dirs) {
+    const given = dirs[0];
     const holder = searchPaths.find((p) => dirs.some((d) => isInside((0,external_node_path_namespaceObject.resolve)(p), d)));
     if (holder !== undefined) {
         throw new SettingError(INPUT.checkpointDir, `${ref(INPUT.checkpointDir, true)}: got \`${log_line_escapeText(search.checkpointDir)}\`, which holds the files to upload (${log_line_escapeText(holder)}); allowed a directory outside them, such as the default under RUNNER_TEMP`, { value: search.checkpointDir, allowed: 'a directory outside the files to upload' });
@@ -37666,7 +37688,7 @@ async function withoutCheckpoints(matched, searchPaths, search, meta) {
     const kept = [];
     for (const file of matched) {
         const real = meta.get(file)?.real ?? (await (0,promises_namespaceObject.realpath)(file).catch(() => file));
-        if (!dirs.some((d) => isInside((0,external_node_path_namespaceObject.resolve)(file), d) || isInside(real, d)))
+        if (!underAny(file, real, dirs))
             kept.push(file);
     }
     const left = matched.length - kept.length;
@@ -37999,7 +38021,10 @@ function commonKeyPrefix(keys) {
             i++;
         prefix = prefix.slice(0, i);
     }
-    return prefix;
+    // keys that share only the first half of a character (😀, 😁) share no more than what precedes it: half a
+    // surrogate pair is no prefix a server can be asked for
+    const last = prefix.charCodeAt(prefix.length - 1);
+    return last >= 0xd800 && last <= 0xdbff ? prefix.slice(0, -1) : prefix;
 }
 /**
  * A limiter that lets one request through alone until one is answered with anything but a refusal of the
@@ -38242,6 +38267,9 @@ async function listDestination(o, client, planned, found, signal, first) {
             keys: found.map((f) => f.key),
             signal,
             first,
+            // a refusal of the credentials or the bucket: no range asks again to be refused. A refused listing
+            // (AccessDenied) may be of the wider prefix only, which the ranges do not ask for
+            final: (e) => codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined,
         });
         o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
         return { listing };

@@ -122,7 +122,8 @@ function parsePattern(line: string, cwd: string): Pattern {
   const segments = absolute.split(sep);
   const firstMagic = segments.findIndex((s) => MAGIC.test(s));
   const root = firstMagic < 0 ? absolute : segments.slice(0, firstMagic).join(sep) || sep;
-  // a backslash escapes the next character in a POSIX glob: such a pattern is left to the matcher
+  // the glob matcher reads a backslash as a separator, while a POSIX name may hold one: such a pattern is
+  // left to the matcher, as it always was
   const literal = firstMagic < 0 && (sep === '\\' || !absolute.includes('\\'));
   return { given: line, negate, glob: dotless(absolute), root, literal };
 }
@@ -166,15 +167,18 @@ async function walk(
   includeHidden: boolean,
   patterns: readonly Pattern[],
   onMatched: ((count: number) => void) | undefined,
+  /** Directories whose files match but are left out later (the checkpoint dir): not counted for `onMatched`. */
+  leftOut: readonly string[],
 ): Promise<Walk> {
   const out: Walk = { matched: [], hits: new Set(), undecodable: [], meta: new Map() };
   const includes = patterns.filter((p) => !p.negate);
-  const select = (file: string): void => {
+  let counted = 0;
+  const select = (file: string, real: string): void => {
     const mapped = dotless(file);
     for (const p of includes) if (!out.hits.has(p) && matches(mapped, p)) out.hits.add(p);
     if (decide(mapped, patterns)?.negate === false) {
       out.matched.push(file);
-      onMatched?.(out.matched.length);
+      if (!underAny(file, real, leftOut)) onMatched?.(++counted);
     }
   };
   const visit = async (
@@ -186,8 +190,9 @@ async function walk(
     if (!info) return;
     if (info.isFile()) {
       if (!out.meta.has(path)) {
-        out.meta.set(path, { stats: info, real: known?.real ?? (await realpath(path).catch(() => path)) });
-        select(path);
+        const real = known?.real ?? (await realpath(path).catch(() => path));
+        out.meta.set(path, { stats: info, real });
+        select(path, real);
       }
       return;
     }
@@ -237,7 +242,8 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   const patterns = search.patterns.map((p) => parsePattern(p, cwd));
   const includes = patterns.filter((p) => !p.negate);
   const searchPaths = outermost(includes.map((p) => p.root));
-  const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched);
+  const dirs = search.checkpointDir === undefined ? [] : await checkpointDirs(search.checkpointDir, cwd);
+  const found = await walk(searchPaths, search.includeHiddenFiles, patterns, search.onMatched, dirs);
   if (found.undecodable.length > 0) {
     const bad = found.undecodable;
     throw new SettingError(
@@ -258,7 +264,7 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
     );
   }
   if (search.checkpointDir !== undefined)
-    matched = await withoutCheckpoints(matched, searchPaths, search, found.meta);
+    matched = await withoutCheckpoints(matched, searchPaths, search, found.meta, dirs);
   if (matched.length === 0) return [];
   const given = search.workspace;
   const workspace = given === undefined ? undefined : await realpath(given).catch(() => resolve(given));
@@ -309,15 +315,26 @@ export async function findFiles(search: FileSearch): Promise<FoundFile[]> {
   return files;
 }
 
+/** The checkpoint dir as given and as it resolves. */
+async function checkpointDirs(dir: string, cwd: string): Promise<string[]> {
+  const given = resolve(cwd, dir);
+  return [...new Set([given, await realpath(given).catch(() => given)])];
+}
+
+/** Whether a file the walk found (an absolute path), by its path or its real path, lies under one of `dirs`. */
+function underAny(file: string, real: string, dirs: readonly string[]): boolean {
+  return dirs.some((d) => isInside(file, d) || isInside(real, d));
+}
+
 /** The matches minus those under the checkpoint dir; refuses a checkpoint dir that holds a search root. */
 async function withoutCheckpoints(
   matched: readonly string[],
   searchPaths: readonly string[],
   search: FileSearch,
   meta: Walk['meta'],
+  dirs: readonly string[],
 ): Promise<string[]> {
-  const given = resolve(search.cwd ?? process.cwd(), search.checkpointDir!);
-  const dirs = [...new Set([given, await realpath(given).catch(() => given)])];
+  const given = dirs[0]!;
   const holder = searchPaths.find((p) => dirs.some((d) => isInside(resolve(p), d)));
   if (holder !== undefined) {
     throw new SettingError(
@@ -329,7 +346,7 @@ async function withoutCheckpoints(
   const kept: string[] = [];
   for (const file of matched) {
     const real = meta.get(file)?.real ?? (await realpath(file).catch(() => file));
-    if (!dirs.some((d) => isInside(resolve(file), d) || isInside(real, d))) kept.push(file);
+    if (!underAny(file, real, dirs)) kept.push(file);
   }
   const left = matched.length - kept.length;
   if (left > 0)

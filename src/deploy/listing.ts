@@ -30,6 +30,8 @@ export async function listInRanges(
     signal: AbortSignal;
     /** The first page of a prefix that holds `prefix`, asked for before the keys were known. */
     first?: FirstPage | undefined;
+    /** A failure of that page every range would meet too (wrong credentials): the listing's, at once. */
+    final?: (e: Error) => boolean;
   },
 ): Promise<ListedObject[]> {
   const first = o.first;
@@ -37,27 +39,33 @@ export async function listInRanges(
   const under = (objects: readonly ListedObject[]): ListedObject[] =>
     objects.filter((x) => x.key.startsWith(o.prefix));
   const fromPage = async (page: Page | undefined): Promise<ListedObject[]> => {
-    if (!page) return listRanges(client, o);
-    if (!page.truncated) return inListingOrder(under(page.objects));
+    if (!page) {
+      if (first.failure !== undefined && o.final?.(first.failure)) throw first.failure;
+      return listRanges(client, o);
+    }
+    if (!page.truncated) return merged(under(page.objects));
     const last = page.objects.at(-1)?.key;
-    // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come
+    // a page out of order does not tell what it left out: the ranges list the prefix as if it had not come.
+    // One in order walks on from its last key, even one past the prefix in OSS's order: only the ranges'
+    // own order checks can tell a server that orders keys otherwise (by UTF-16 units, say)
     if (!page.ordered || last === undefined) return listRanges(client, o);
-    // the page ran past the prefix: it holds all there is under it
-    if (compareKeys(last, o.prefix) > 0 && !last.startsWith(o.prefix))
-      return inListingOrder(under(page.objects));
-    const rest = await listRanges(client, { ...o, after: last });
-    const byKey = new Map(under(page.objects).map((x) => [x.key, x]));
-    for (const x of rest) byKey.set(x.key, x);
-    return inListingOrder([...byKey.values()]);
+    return merged(under(page.objects), await listRanges(client, { ...o, after: last }));
   };
   // a plan of one range would ask for what the first page already is: it waits for the page and walks on
   if (first.answered || !manyRanges(o)) return fromPage(await first.settled);
   // the first page is still on its way: the ranges start beside it, and the first whole answer wins
   const ranged = listRanges(client, o);
   return Promise.race([
-    first.settled.then((page) => (page && !page.truncated ? inListingOrder(under(page.objects)) : ranged)),
+    first.settled.then((page) => (page && !page.truncated ? merged(under(page.objects)) : ranged)),
     ranged,
   ]);
+}
+
+/** Every object of the lists once (a server may name one twice), in listing order. */
+function merged(...lists: ReadonlyArray<readonly ListedObject[]>): ListedObject[] {
+  const byKey = new Map<string, ListedObject>();
+  for (const list of lists) for (const x of list) byKey.set(x.key, x);
+  return inListingOrder([...byKey.values()]);
 }
 
 interface Page {
@@ -76,6 +84,8 @@ interface Page {
  */
 export class FirstPage {
   answered = false;
+  /** Why the page failed, once it has: a refusal of the credentials is the run's answer, not the ranges'. */
+  failure: Error | undefined;
   /** The page; undefined when it failed (or never went: `ready` rejected). */
   readonly settled: Promise<Page | undefined>;
 
@@ -101,7 +111,10 @@ export class FirstPage {
           truncated: end.truncated,
           ordered: objects.every((x, i) => i === 0 || compareKeys(objects[i - 1]!.key, x.key) < 0),
         }),
-        () => undefined,
+        (e: unknown) => {
+          this.failure = e instanceof Error ? e : new Error(String(e));
+          return undefined;
+        },
       )
       .finally(() => (this.answered = true));
   }
@@ -185,10 +198,8 @@ async function listRanges(
   await Promise.race([ended, all]);
   const used = reachedEnd >= 0 ? listed.slice(0, reachedEnd + 1) : listed;
   if (disordered || !handedOn(used, cuts))
-    return inListingOrder(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
-  const byKey = new Map<string, ListedObject>();
-  for (const range of used) for (const x of range.objects) byKey.set(x.key, x);
-  return inListingOrder([...byKey.values()]);
+    return merged(await client.listObjects({ bucket: o.bucket, prefix: o.prefix, signal: o.signal }));
+  return merged(...used.map((range) => range.objects));
 }
 
 /** `objects` sorted as OSS lists keys (by UTF-8 bytes), whatever order they came in. */

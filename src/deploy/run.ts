@@ -134,7 +134,10 @@ export function commonKeyPrefix(keys: readonly string[]): string {
     while (i < prefix.length && i < k.length && prefix[i] === k[i]) i++;
     prefix = prefix.slice(0, i);
   }
-  return prefix;
+  // keys that share only the first half of a character (😀, 😁) share no more than what precedes it: half a
+  // surrogate pair is no prefix a server can be asked for
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? prefix.slice(0, -1) : prefix;
 }
 
 /**
@@ -405,6 +408,9 @@ async function listDestination(
       keys: found.map((f) => f.key),
       signal,
       first,
+      // a refusal of the credentials or the bucket: no range asks again to be refused. A refused listing
+      // (AccessDenied) may be of the wider prefix only, which the ranges do not ask for
+      final: (e) => codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined,
     });
     o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
     return { listing };

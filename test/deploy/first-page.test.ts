@@ -247,3 +247,41 @@ test("a deploy asks for its destination's first page while its files are still s
   assert.equal(c.outputs[OUTPUT.uploadedCount], '3000');
   assert.equal(planned, false, 'the page of web/ came before the plan was logged');
 });
+
+test(
+  "a first page refused for its credentials is the listing's answer: no range asks to be refused again",
+  T,
+  async (t) => {
+    const { client, stats } = await startListingServer(t, ['p/a']);
+    const refused = await startHostile((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('InvalidAccessKeyId'));
+      return true;
+    });
+    t.after(() => refused.close());
+    const wrong = clientFor(refused);
+    t.after(() => wrong.close());
+    const final = (e: Error) => (e as { code?: string }).code === 'InvalidAccessKeyId';
+    const first = new FirstPage(wrong, { bucket: 'bkt', prefix: 'p/', signal: signal() });
+    await assert.rejects(
+      listInRanges(wrong, { bucket: 'bkt', prefix: 'p/', keys: ['p/a'], signal: signal(), first, final }),
+      { code: 'InvalidAccessKeyId' },
+    );
+    assert.equal(refused.requests.length, 1);
+    // any other failure of the page leaves the listing to the ranges
+    const failing = new FirstPage(wrong, { bucket: 'bkt', prefix: 'p/', signal: signal() });
+    await failing.settled;
+    const listed = await listInRanges(client, {
+      bucket: 'bkt',
+      prefix: 'p/',
+      keys: ['p/a'],
+      signal: signal(),
+      first: failing,
+      final: () => false,
+    });
+    assert.deepEqual(
+      listed.map((x) => x.key),
+      ['p/a'],
+    );
+    assert.equal(stats.requests, 1);
+  },
+);
