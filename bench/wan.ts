@@ -1,11 +1,13 @@
 /**
- * `npm run bench:wan [-- --rtt 100 --bandwidth 50MiB --files 1000 --asset 256MiB --shards 4 --shard-files 4000]`
+ * `npm run bench:wan [-- --rtt 100 --bandwidth 50MiB --files 1000 --asset 256MiB --shards 4 --shard-files 4000 --shard-assets 4000]`
  *
  * The deploy scenarios of a runner far from its region: our OSS-compatible server in its own process, reached
  * through the link emulator (bench/link.ts). Each scenario runs as a whole process (start-up included, as a
  * workflow step pays it; ours is the bundled command users run), with default inputs, beside a naive ali-oss `put` loop at 4 and at 64 in flight,
  * Alibaba's Go SDK for the large asset when it is installed, and what the link allows (bytes over the
- * bandwidth, plus a few round trips).
+ * bandwidth, plus a few round trips). Then a matrix of `--shards` runners, each behind a link of its own,
+ * against one runner: over `--shard-files` small files (round trips fill the time), with the cleanup job, and
+ * over `--shard-assets` files of 16-512 KiB (bytes fill it, as with the release assets sharding is for).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     changed: { type: 'string', default: '10' },
     shards: { type: 'string', default: '4' },
     'shard-files': { type: 'string', default: '4000' },
+    'shard-assets': { type: 'string', default: '4000' },
   },
 });
 
@@ -45,6 +48,7 @@ const assetSize = sizeFlag('asset', values.asset);
 const changedCount = Math.min(Number(values.changed), fileCount);
 const shardCount = Number(values.shards);
 const shardFiles = Number(values['shard-files']);
+const shardAssets = Number(values['shard-assets']);
 const node = process.execPath;
 const root = join(import.meta.dirname, '..');
 const CREDENTIALS = { OSS_ACCESS_KEY_ID: 'test-ak', OSS_ACCESS_KEY_SECRET: 'test-sk' };
@@ -80,7 +84,16 @@ function mustSucceed(what: string, t: Timed): number {
 async function startServerProcess(data: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const child = spawn(
     node,
-    [join(root, 'src/server/main.ts'), '--port', '0', '--data', data, '--bucket', 'bench'],
+    [
+      join(root, 'src/server/main.ts'),
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--bucket',
+      'bench',
+      '--auto-create-buckets',
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -100,12 +113,19 @@ async function startServerProcess(data: string): Promise<{ port: number; stop: (
   };
 }
 
-/** A static site: `count` files of 2-40 KB, sizes spread evenly so every run has the same total. */
-async function makeSite(dir: string, count: number, name = 'page', ext = 'html'): Promise<number> {
+/** `count` files of 2-40 KB (a static site) or as given, sizes spread evenly so every run has the same total. */
+async function makeSite(
+  dir: string,
+  count: number,
+  name = 'page',
+  ext = 'html',
+  least = 2048,
+  most = 40 * 1024,
+): Promise<number> {
   await mkdir(dir, { recursive: true });
   let total = 0;
   for (let i = 0; i < count; i++) {
-    const size = 2048 + Math.floor((((i * 7919) % count) / count) * (40 * 1024 - 2048));
+    const size = least + Math.floor((((i * 7919) % count) / count) * (most - least));
     total += size;
     await writeFile(join(dir, `${name}-${String(i).padStart(5, '0')}.${ext}`), randomBytes(size));
   }
@@ -121,6 +141,8 @@ async function makeFile(path: string, bytes: number): Promise<void> {
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
+
+const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
 const work = await mkdtemp(join(tmpdir(), 'oss-bench-wan-'));
 // the command as users run it is a bundle: built here from the sources, so the figures are of this tree
@@ -152,18 +174,24 @@ try {
   await makeFile(asset, assetSize);
   const goPeer = buildGoPeer(work);
 
-  const ours = (path: string, destination: string, extra: string[] = [], via = link.url): Promise<Timed> =>
+  const ours = (
+    path: string,
+    destination: string,
+    extra: string[] = [],
+    via = link.url,
+    bucket = 'bench',
+  ): Promise<Timed> =>
     timed(node, [
       cli,
       path,
       '--bucket',
-      'bench',
+      bucket,
       '--endpoint',
       via,
       '--destination',
       destination,
       '--checkpoint-dir',
-      join(work, 'checkpoints', destination, extra.join('-')),
+      join(work, 'checkpoints', bucket, destination, extra.join('-')),
       '--progress',
       'none',
       ...extra,
@@ -217,40 +245,95 @@ try {
     : undefined;
 
   // a matrix: one runner against n runners, each behind a link of its own, then the cleanup job
-  let shardLine = '';
-  if (shardCount > 1 && shardFiles > 0) {
-    const tree = join(work, 'assets-tree');
-    await makeSite(tree, shardFiles, 'asset', 'js');
-    const one = mustSucceed(`ours, ${shardFiles} files on one runner`, await ours(tree, 'one'));
-    const links = await Promise.all(
-      Array.from({ length: shardCount }, () =>
-        startLink({ target: { host: '127.0.0.1', port: server.port }, rttMs, upBytesPerSec: bandwidth }),
-      ),
-    );
+  const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const matrix = async (
+    tree: string,
+    name: string,
+    count: number,
+    rounds: number,
+    withCleanup: boolean,
+  ): Promise<string> => {
+    // a server of its own, so that nothing the scenarios above left in the other one weighs on either side
+    const own = await startServerProcess(join(work, `data-${name}`));
     try {
-      // the runners of a matrix each have their own cores: on this one machine the shards run one after
-      // another, each behind its own link, and the matrix takes as long as its slowest shard
-      const times: number[] = [];
-      for (const [i, l] of links.entries())
-        times.push(
-          mustSucceed(
-            `shard ${i + 1}/${shardCount}`,
-            await ours(tree, 'sharded', ['--shard', `${i + 1}/${shardCount}`], l.url),
-          ),
-        );
-      const sharded = Math.max(...times);
-      const cleanup = mustSucceed(
-        'cleanup step',
-        await ours(tree, 'sharded', ['--shard', 'cleanup'], links[0]!.url),
-      );
-      // the first shard lists the destination as every shard of a matrix that starts together would: empty
-      shardLine = `shards: files=${shardFiles} one_runner_s=${one.toFixed(1)} slowest_of_${shardCount}_shards_s=${sharded.toFixed(1)} ratio=${(sharded / one).toFixed(2)} each_s=${times.map((x) => x.toFixed(2)).join(',')} first_shard_ratio=${(times[0]! / one).toFixed(2)} cleanup_s=${cleanup.toFixed(1)} with_cleanup_ratio=${((sharded + cleanup) / one).toFixed(2)}`;
+      return await timeMatrix(own.port, tree, name, count, rounds, withCleanup);
     } finally {
-      await Promise.all(links.map((l) => l.close()));
+      await own.stop();
     }
+  };
+  const timeMatrix = async (
+    port: number,
+    tree: string,
+    name: string,
+    count: number,
+    rounds: number,
+    withCleanup: boolean,
+  ): Promise<string> => {
+    // each timed run deploys into a bucket of its own, empty as a first deploy finds it: the one runner, and
+    // each shard, since the shards of a matrix start together and none sees what the others store
+    const bucket = (who: string): string => `${name}-${who}`;
+    const through = async (work: (url: string) => Promise<Timed>, what: string): Promise<number> => {
+      const l = await startLink({ target: { host: '127.0.0.1', port }, rttMs, upBytesPerSec: bandwidth });
+      try {
+        return mustSucceed(what, await work(l.url));
+      } finally {
+        await l.close();
+      }
+    };
+    const shard = (i: number, into: string) => (url: string) =>
+      ours(tree, 'deploy', ['--shard', `${i + 1}/${shardCount}`], url, into);
+    // the server's code warms up on its first thousands of requests: on this tree, before anything is timed
+    await through((url) => ours(tree, 'deploy', [], url, bucket('warm-up')), 'warm-up deploy');
+    // a round times the one runner, then each shard, every runner behind a link of its own; the medians of the
+    // rounds are compared, so that a stall of this shared machine lands on neither side alone. The runners of
+    // a matrix each have their own cores: here the shards run one after another, and the matrix takes as long
+    // as its slowest shard. The server's disk is written back before each timed run, so that none pays for
+    // the one before it
+    const ones: number[] = [];
+    const times: number[][] = Array.from({ length: shardCount }, () => []);
+    for (let r = 0; r < rounds; r++) {
+      execFileSync('sync');
+      ones.push(
+        await through(
+          (url) => ours(tree, 'deploy', [], url, bucket(`one${r}`)),
+          `${count} files on one runner`,
+        ),
+      );
+      for (let i = 0; i < shardCount; i++) {
+        execFileSync('sync');
+        times[i]!.push(await through(shard(i, bucket(`shard${i + 1}-${r}`)), `shard ${i + 1}/${shardCount}`));
+      }
+    }
+    const one = median(ones);
+    const each = times.map(median);
+    const sharded = Math.max(...each);
+    let cleanup = '';
+    if (withCleanup) {
+      // then every shard stores its share in one bucket, untimed, and the cleanup step checks them all
+      for (let i = 0; i < shardCount; i++)
+        await through(shard(i, bucket('matrix')), `shard ${i + 1}, into one bucket`);
+      const took = await through(
+        (url) => ours(tree, 'deploy', ['--shard', 'cleanup'], url, bucket('matrix')),
+        'cleanup step',
+      );
+      cleanup = ` cleanup_s=${took.toFixed(1)} with_cleanup_ratio=${((sharded + took) / one).toFixed(2)}`;
+    }
+    const list = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join(',');
+    return `shards, ${name}: files=${count} rounds=${rounds} one_runner_s=${one.toFixed(2)} slowest_of_${shardCount}_shards_s=${sharded.toFixed(2)} ratio=${(sharded / one).toFixed(2)} each_s=${list(each)} one_runner_runs_s=${list(ones)}${cleanup}`;
+  };
+  const shardLines: string[] = [];
+  if (shardCount > 1 && shardFiles > 0) {
+    const tree = join(work, 'pages-tree');
+    const bytes = await makeSite(tree, shardFiles, 'asset', 'js');
+    shardLines.push(`${await matrix(tree, 'pages', shardFiles, 3, true)} total=${mib(bytes)}`);
+  }
+  // the work sharding is for: release assets, whose bytes rather than round trips fill a runner's link
+  if (shardCount > 1 && shardAssets > 0) {
+    const tree = join(work, 'release-tree');
+    const bytes = await makeSite(tree, shardAssets, 'asset', 'bin', 16 * 1024, 512 * 1024);
+    shardLines.push(`${await matrix(tree, 'assets', shardAssets, 1, false)} total=${mib(bytes)}`);
   }
 
-  const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
   const s = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} s`);
   const siteLimit = linkSeconds(siteBytes, 3);
   const assetLimit = linkSeconds(assetSize, 3);
@@ -267,7 +350,7 @@ try {
   row(`redeploy, ${changedCount} changed files`, changed, undefined, undefined, undefined, undefined);
   row(`one ${mib(assetSize)} asset`, assetOurs, undefined, undefined, assetGo, assetLimit);
   if (!goPeer.binary) console.log(`Go SDK peer skipped: ${goPeer.why}`);
-  if (shardLine) console.log(shardLine);
+  for (const line of shardLines) console.log(line);
   const r = (a: number, b: number): string => (a / b).toFixed(2);
   console.log(
     `wan: first_deploy_s=${first.toFixed(1)} ours/ali64=${r(first, ali64)} ours/ali4=${r(first, ali4)} unchanged_s=${unchanged.toFixed(1)} changed_s=${changed.toFixed(1)} asset_link_share=${r(assetLimit, assetOurs)}${assetGo ? ` go_link_share=${r(assetLimit, assetGo)}` : ''}`,
