@@ -246,28 +246,25 @@ try {
 
   // a matrix: one runner against n runners, each behind a link of its own, then the cleanup job
   const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const matrix = async (
-    tree: string,
-    name: string,
-    count: number,
-    rounds: number,
-    withCleanup: boolean,
-  ): Promise<string> => {
+  interface Matrix {
+    tree: string;
+    name: string;
+    count: number;
+    rounds: number;
+    withCleanup: boolean;
+  }
+  const matrix = async (m: Matrix): Promise<string> => {
     // a server of its own, so that nothing the scenarios above left in the other one weighs on either side
-    const own = await startServerProcess(join(work, `data-${name}`));
+    const own = await startServerProcess(join(work, `data-${m.name}`));
     try {
-      return await timeMatrix(own.port, tree, name, count, rounds, withCleanup);
+      return await timeMatrix(own.port, m);
     } finally {
       await own.stop();
     }
   };
   const timeMatrix = async (
     port: number,
-    tree: string,
-    name: string,
-    count: number,
-    rounds: number,
-    withCleanup: boolean,
+    { tree, name, count, rounds, withCleanup }: Matrix,
   ): Promise<string> => {
     // each timed run deploys into a bucket of its own, empty as a first deploy finds it: the one runner, and
     // each shard, since the shards of a matrix start together and none sees what the others store
@@ -325,13 +322,17 @@ try {
   if (shardCount > 1 && shardFiles > 0) {
     const tree = join(work, 'pages-tree');
     const bytes = await makeSite(tree, shardFiles, 'asset', 'js');
-    shardLines.push(`${await matrix(tree, 'pages', shardFiles, 3, true)} total=${mib(bytes)}`);
+    shardLines.push(
+      `${await matrix({ tree, name: 'pages', count: shardFiles, rounds: 3, withCleanup: true })} total=${mib(bytes)}`,
+    );
   }
   // the work sharding is for: release assets, whose bytes rather than round trips fill a runner's link
   if (shardCount > 1 && shardAssets > 0) {
     const tree = join(work, 'release-tree');
     const bytes = await makeSite(tree, shardAssets, 'asset', 'bin', 16 * 1024, 512 * 1024);
-    shardLines.push(`${await matrix(tree, 'assets', shardAssets, 1, false)} total=${mib(bytes)}`);
+    shardLines.push(
+      `${await matrix({ tree, name: 'assets', count: shardAssets, rounds: 1, withCleanup: false })} total=${mib(bytes)}`,
+    );
   }
 
   const s = (x: number | undefined): string => (x === undefined ? '—' : `${x.toFixed(1)} s`);

@@ -21,9 +21,17 @@ import { RangeHasher } from '../../src/engine/range-hasher.ts';
 import { bufferBody } from '../../src/oss/index.ts';
 import { clientFor } from '../helpers/client.ts';
 import { tempDir } from '../helpers/files.ts';
-import { byBytes, byUnits, listingAnswer, startListingServer } from '../helpers/listing-server.ts';
+import {
+  byBytes,
+  byUnits,
+  listAfterFirstPage,
+  listingAnswer,
+  startHoldingListing,
+  startListingServer,
+  startScriptedListing,
+} from '../helpers/listing-server.ts';
 import { capture, site, writeTree } from '../deploy/harness.ts';
-import { type HostileRequest, errorXml, startHostile } from './hostile.ts';
+import { errorXml, startHostile } from './hostile.ts';
 
 const T = { timeout: 180_000 };
 const signal = (): AbortSignal => AbortSignal.timeout(90_000);
@@ -78,22 +86,61 @@ async function lyingFirstPage(
   first: string,
 ) {
   let lied = 0;
-  const server = await startHostile((req, res) => {
-    if (
-      lied === 0 &&
-      req.query.get('prefix') === firstPrefix &&
-      !req.query.has('start-after') &&
-      !req.query.has('continuation-token')
-    ) {
+  const { server, client } = await startScriptedListing(
+    t,
+    () => stored,
+    (req, res) => {
+      const lie =
+        lied === 0 &&
+        req.query.get('prefix') === firstPrefix &&
+        !req.query.has('start-after') &&
+        !req.query.has('continuation-token');
+      if (!lie) return false;
       lied++;
       answerXml(res, first);
-    } else answerXml(res, listingAnswer(stored, req.query));
-    return true;
-  });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
+      return true;
+    },
+  );
   return { server, client, lied: () => lied };
+}
+
+/** A site of `count` scripts, `f0.js`…, over an empty destination. */
+async function siteOf(t: Parameters<typeof site>[0], count: number) {
+  const s = await site(t, 0);
+  await writeTree(s.ws, Object.fromEntries(Array.from({ length: count }, (_, i) => [`f${i}.js`, `${i}`])));
+  return s;
+}
+
+/** A site of one file, `a.js`, over a destination that also holds `web/orphan.txt`; and a client of the server. */
+async function siteWithOrphan(t: Parameters<typeof site>[0]) {
+  const s = await site(t, 0);
+  const client = clientFor(s.server);
+  t.after(() => client.close());
+  await writeTree(s.ws, { 'a.js': 'a' });
+  await client.putObject({ bucket: 'test-bucket', key: 'web/orphan.txt', body: bufferBody('o') });
+  return { ...s, client };
+}
+
+/** Stores each of `keys` (a byte each), `batch` at a time. */
+async function putAll(
+  client: ReturnType<typeof clientFor>,
+  keys: readonly string[],
+  batch: number,
+): Promise<void> {
+  for (let i = 0; i < keys.length; i += batch)
+    await Promise.all(
+      keys
+        .slice(i, i + batch)
+        .map((key) => client.putObject({ bucket: 'test-bucket', key, body: bufferBody('o') })),
+    );
+}
+
+/** What reached `server`, by operation, once the requests a run left behind could have arrived. */
+async function operationsSoon(server: {
+  requests: ReadonlyArray<{ operation?: string }>;
+}): Promise<string[]> {
+  await sleep(300);
+  return server.requests.map((r) => r.operation ?? '');
 }
 
 const keysOf = (listed: ReadonlyArray<{ key: string }>): string[] => listed.map((x) => x.key);
@@ -142,13 +189,7 @@ test(
       pageSize: 3,
       ignoreStartAfter: false,
     };
-    const server = await startHostile((req, res) => {
-      answerXml(res, listingAnswer(state.stored, req.query, state));
-      return true;
-    });
-    t.after(() => server.close());
-    const client = clientFor(server);
-    t.after(() => client.close());
+    const { client } = await startScriptedListing(t, () => state.stored, undefined, state);
     // short keys over an alphabet whose UTF-8 and UTF-16 orders differ, and `/` that prefixes are cut at
     const key = fc
       .array(fc.constantFrom('a', 'b', '/', '\uE000', '\u{1F600}', ' ', '\u0000'), {
@@ -254,16 +295,7 @@ test(
       'p/',
       pageXml(['p/a', 'p/a', 'p/b'], { prefix: 'p/' }),
     );
-    const first = new FirstPage(client, { bucket: 'bkt', prefix: 'p/', signal: signal() });
-    await first.settled;
-    const listed = await listInRanges(client, {
-      bucket: 'bkt',
-      prefix: 'p/',
-      keys: ['p/a'],
-      signal: signal(),
-      first,
-    });
-    assert.deepEqual(keysOf(listed), stored);
+    assert.deepEqual(await listAfterFirstPage(client, ['p/a']), stored);
   },
 );
 
@@ -296,45 +328,6 @@ for (const closed of [false, true])
     },
   );
 
-/**
- * A server over `stored` whose listings `held(query)` holds until `release`, then answers (them and any asked
- * for later) with `late` (an error status, say) or the truth; the others are answered at once. Counts what is open.
- */
-async function holding(
-  t: { after(fn: () => unknown): void },
-  stored: readonly string[],
-  held: (q: URLSearchParams) => boolean,
-  late?: (res: ServerResponse) => void,
-) {
-  const waiting: Array<() => void> = [];
-  const seen: HostileRequest[] = [];
-  const open = { n: 0 };
-  let released = false;
-  const server = await startHostile(async (req, res) => {
-    seen.push(req);
-    open.n++;
-    res.once('close', () => open.n--);
-    if (held(req.query)) {
-      if (!released) await new Promise<void>((resolve) => waiting.push(resolve));
-      if (res.destroyed) return true;
-      if (late) {
-        late(res);
-        return true;
-      }
-    }
-    if (!res.destroyed) answerXml(res, listingAnswer(stored, req.query));
-    return true;
-  });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  const release = (): void => {
-    released = true;
-    for (const go of waiting.splice(0)) go();
-  };
-  return { client, seen, open, release, waiting };
-}
-
 const many = Array.from({ length: 2500 }, (_, i) => `d/p/${String(i).padStart(4, '0')}`);
 
 test(
@@ -342,7 +335,7 @@ test(
   T,
   async (t) => {
     const stored = ['d/p/0001', 'd/p/2000x', 'd/q'];
-    const s = await holding(
+    const s = await startHoldingListing(
       t,
       stored,
       (q) => q.get('prefix') === 'd/',
@@ -367,7 +360,7 @@ test(
   T,
   async (t) => {
     const stored = ['d/p/0001', 'd/p/2000x'];
-    const s = await holding(
+    const s = await startHoldingListing(
       t,
       stored,
       (q) => q.get('prefix') === 'd/p/',
@@ -568,12 +561,7 @@ test(
       { length: 900 },
       (_, i) => `web/${['a', 'k0', 'k0999', 'k1', 'z'][i % 5]}-${i}.txt`,
     );
-    for (let i = 0; i < orphans.length; i += 100)
-      await Promise.all(
-        orphans
-          .slice(i, i + 100)
-          .map((key) => client.putObject({ bucket: 'test-bucket', key, body: bufferBody('o') })),
-      );
+    await putAll(client, orphans, 100);
     const f = await front(t, server);
     const c = capture({ ...inputs, endpoint: f.url, 'delete-orphans': 'true' }, env);
     await run({ io: c.io });
@@ -639,12 +627,7 @@ for (const total of [1000, 1001, 2001]) {
         { length: total - planned },
         (_, i) => `web/${['j', 'k0', 'k1', 'z'][i % 4]}${i}.txt`,
       );
-      for (let i = 0; i < orphans.length; i += 50)
-        await Promise.all(
-          orphans
-            .slice(i, i + 50)
-            .map((key) => client.putObject({ bucket: 'test-bucket', key, body: bufferBody('o') })),
-        );
+      await putAll(client, orphans, 50);
       const f = await front(t, server);
       const c2 = capture({ ...inputs, endpoint: f.url, 'delete-orphans': 'true' }, env);
       await run({ io: c2.io });
@@ -661,11 +644,7 @@ test(
   'delete-orphans with a first page that names an orphan twice: it is deleted once and counted once',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    const client = clientFor(server);
-    t.after(() => client.close());
-    await writeTree(ws, { 'a.js': 'a' });
-    await client.putObject({ bucket: 'test-bucket', key: 'web/orphan.txt', body: bufferBody('o') });
+    const { server, inputs, env } = await siteWithOrphan(t);
     const deletes: string[] = [];
     const f = await front(t, server, async (req, res, ctx) => {
       if (req.query.has('delete')) deletes.push((await ctx.body()).toString());
@@ -691,11 +670,7 @@ test(
   'delete-orphans with a first page that names a key outside the destination: that key is never deleted',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    const client = clientFor(server);
-    t.after(() => client.close());
-    await writeTree(ws, { 'a.js': 'a' });
-    await client.putObject({ bucket: 'test-bucket', key: 'web/orphan.txt', body: bufferBody('o') });
+    const { server, inputs, env, client } = await siteWithOrphan(t);
     await client.putObject({ bucket: 'test-bucket', key: 'webx/keep.txt', body: bufferBody('k') });
     let lied = 0;
     const f = await front(t, server, (req, res) => {
@@ -771,8 +746,7 @@ test(
   'a wrong access key id with 2,500 files: the refused page and at most one round of ranges (4 requests)',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    await writeTree(ws, Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`f${i}.js`, `${i}`])));
+    const { server, inputs, env } = await siteOf(t, 2500);
     const f = await front(t, server);
     const c = capture({ ...inputs, endpoint: f.url, 'access-key-id': 'no-such-key' }, env);
     await assert.rejects(run({ io: c.io }), /InvalidAccessKeyId/);
@@ -838,11 +812,7 @@ test(
       const c = capture({ ...inputs, ...extra, 'checkpoint-dir': join(ws, 'not-a-dir', 'ckpt') }, env);
       await assert.rejects(run({ io: c.io }), /checkpoint-dir/);
     }
-    await sleep(300);
-    assert.deepEqual(
-      server.requests.map((r) => r.operation),
-      [],
-    );
+    assert.deepEqual(await operationsSoon(server), []);
   },
 );
 
@@ -859,11 +829,7 @@ test(
       await run({ io: c.io });
       assert.ok(c.warnings.some((w) => /No files were found/.test(w)));
     }
-    await sleep(300);
-    assert.deepEqual(
-      server.requests.map((r) => r.operation),
-      [],
-    );
+    assert.deepEqual(await operationsSoon(server), []);
   },
 );
 
@@ -880,11 +846,7 @@ test(
       c.warnings.some((w) => /No files were found/.test(w)),
       c.warnings.join('\n'),
     );
-    await sleep(300);
-    assert.deepEqual(
-      server.requests.map((r) => r.operation),
-      [],
-    );
+    assert.deepEqual(await operationsSoon(server), []);
   },
 );
 
@@ -956,8 +918,7 @@ test(
     'no request open',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    await writeTree(ws, Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`f${i}.js`, `${i}`])));
+    const { server, inputs, env } = await siteOf(t, 2500);
     let rangeAnswered!: () => void;
     const ranged = new Promise<void>((r) => (rangeAnswered = r));
     const open = new Set<ServerResponse>();
@@ -998,8 +959,7 @@ test(
     'succeeds, and once it has returned no range is open and nothing more is sent',
   T,
   async (t) => {
-    const { server, ws, inputs, env } = await site(t, 0);
-    await writeTree(ws, Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`f${i}.js`, `${i}`])));
+    const { server, inputs, env } = await siteOf(t, 2500);
     let rangeAsked!: () => void;
     const ranges = new Promise<void>((r) => (rangeAsked = r));
     const held = { n: 0, closed: 0 };

@@ -2,17 +2,18 @@
 // when the listing walks on from it, when it is not trusted, and how it meets the ranges asked for later.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
 import { run } from '../../src/action/main.ts';
 import { OUTPUT } from '../../src/deploy/constants.ts';
 import { FirstPage, listInRanges } from '../../src/deploy/listing.ts';
-import { errorXml, startHostile, type HostileRequest } from '../adversarial/hostile.ts';
+import { errorXml, startHostile } from '../adversarial/hostile.ts';
 import { clientFor } from '../helpers/client.ts';
 import {
   byBytes,
   byUnits,
-  listingAnswer,
+  startHoldingListing,
   startListingServer,
+  startScriptedListing,
+  listAfterFirstPage,
   type ListingShape,
 } from '../helpers/listing-server.ts';
 import { capture, site, writeTree } from './harness.ts';
@@ -26,19 +27,7 @@ test('a first page that holds every object is the listing: no range is asked for
   const stored = ['p/a', 'p/b', 'pa', 'q/c'];
   const { client, stats } = await startListingServer(t, stored);
   // the page of the whole bucket, as for a destination of '' whose files all lie under p/
-  const first = new FirstPage(client, { bucket: 'bkt', prefix: '', signal: signal() });
-  await first.settled;
-  const listed = await listInRanges(client, {
-    bucket: 'bkt',
-    prefix: 'p/',
-    keys: many,
-    signal: signal(),
-    first,
-  });
-  assert.deepEqual(
-    listed.map((x) => x.key),
-    ['p/a', 'p/b'],
-  );
+  assert.deepEqual(await listAfterFirstPage(client, many, { pagePrefix: '' }), ['p/a', 'p/b']);
   assert.equal(stats.requests, 1);
 });
 
@@ -49,14 +38,7 @@ for (const [what, keys] of [
   test(`a truncated first page: the listing walks on after its last key (${what})`, T, async (t) => {
     const stored = Array.from({ length: 1500 }, (_, i) => `p/${String(i).padStart(4, '0')}x`);
     const { client, stats } = await startListingServer(t, stored);
-    const first = new FirstPage(client, { bucket: 'bkt', prefix: 'p/', signal: signal() });
-    // answered before the plan is known, as after a long search
-    await first.settled;
-    const listed = await listInRanges(client, { bucket: 'bkt', prefix: 'p/', keys, signal: signal(), first });
-    assert.deepEqual(
-      listed.map((x) => x.key),
-      stored,
-    );
+    assert.deepEqual(await listAfterFirstPage(client, keys), stored);
     // nothing the page held is asked for again
     assert.ok(
       stats.startAfters.every((k) => byBytes(k, 'p/0999x') >= 0),
@@ -94,52 +76,9 @@ test(
     const stored = ['p/\u{1F600}', 'p/\uE000', 'p/z'];
     const shape: ListingShape = { order: byUnits, pageSize: 2 };
     const { client } = await startListingServer(t, stored, shape);
-    const first = new FirstPage(client, { bucket: 'bkt', prefix: 'p/', signal: signal() });
-    await first.settled;
-    const listed = await listInRanges(client, {
-      bucket: 'bkt',
-      prefix: 'p/',
-      keys: ['p/z'],
-      signal: signal(),
-      first,
-    });
-    assert.deepEqual(
-      listed.map((x) => x.key),
-      [...stored].sort(byBytes),
-    );
+    assert.deepEqual(await listAfterFirstPage(client, ['p/z']), [...stored].sort(byBytes));
   },
 );
-
-/**
- * A server over `stored` that holds every listing of `held` (the first page's prefix, or the ranges') until the
- * test lets it go, and answers the others at once.
- */
-async function holdingServer(
-  t: { after(fn: () => unknown): void },
-  stored: readonly string[],
-  held: (q: URLSearchParams) => boolean,
-) {
-  const waiting: Array<() => void> = [];
-  const seen: HostileRequest[] = [];
-  let released = false;
-  const server = await startHostile(async (req, res: ServerResponse) => {
-    seen.push(req);
-    if (held(req.query) && !released) await new Promise<void>((resolve) => waiting.push(resolve));
-    if (!res.destroyed)
-      res
-        .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-        .end(listingAnswer(stored, req.query));
-    return true;
-  });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
-  const release = (): void => {
-    released = true;
-    for (const go of waiting.splice(0)) go();
-  };
-  return { client, seen, release };
-}
 
 test(
   'a first page still on its way when a plan of many ranges is ready: the ranges go beside it',
@@ -147,7 +86,7 @@ test(
   async (t) => {
     const stored = ['d/p/0001', 'd/p/2000x'];
     // the first page (prefix d/) is held; the ranges (prefix d/p/) answer
-    const s = await holdingServer(t, stored, (q) => q.get('prefix') === 'd/');
+    const s = await startHoldingListing(t, stored, (q) => q.get('prefix') === 'd/');
     const keys = many.map((k) => `d/${k}`);
     const first = new FirstPage(s.client, { bucket: 'bkt', prefix: 'd/', signal: signal() });
     const listed = await listInRanges(s.client, {
@@ -170,7 +109,7 @@ test(
 test('…and the first page, when it answers first and holds everything, is the listing', T, async (t) => {
   const stored = ['d/p/0001', 'd/p/2000x', 'd/q'];
   // the ranges (prefix d/p/) are held; the first page answers
-  const s = await holdingServer(t, stored, (q) => q.get('prefix') === 'd/p/');
+  const s = await startHoldingListing(t, stored, (q) => q.get('prefix') === 'd/p/');
   const keys = many.map((k) => `d/${k}`);
   const first = new FirstPage(s.client, { bucket: 'bkt', prefix: 'd/', signal: signal() });
   const run = new AbortController();
@@ -193,18 +132,15 @@ test('…and the first page, when it answers first and holds everything, is the 
 
 test('a first page that failed leaves the listing to the ranges', T, async (t) => {
   const stored = ['p/a', 'p/b'];
-  const server = await startHostile((req, res) => {
-    if (req.query.get('prefix') === '')
+  const { client } = await startScriptedListing(
+    t,
+    () => stored,
+    (req, res) => {
+      if (req.query.get('prefix') !== '') return false;
       res.writeHead(403, { 'content-type': 'application/xml' }).end(errorXml('AccessDenied'));
-    else
-      res
-        .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-        .end(listingAnswer(stored, req.query));
-    return true;
-  });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
+      return true;
+    },
+  );
   const first = new FirstPage(client, { bucket: 'bkt', prefix: '', signal: signal() });
   assert.equal(await first.settled, undefined);
   const listed = await listInRanges(client, {

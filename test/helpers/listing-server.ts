@@ -1,8 +1,9 @@
 // A ListObjectsV2 server of the tests' own: keys from memory in a chosen order, pages of a chosen size,
 // url-encoded, optionally ignoring start-after, slow, or failing one range; it counts what it is asked.
-import { errorXml, startHostile, type HostileServer } from '../adversarial/hostile.ts';
+import type { ServerResponse } from 'node:http';
+import { errorXml, startHostile, type HostileRequest, type HostileServer } from '../adversarial/hostile.ts';
 import assert from 'node:assert/strict';
-import { listInRanges } from '../../src/deploy/listing.ts';
+import { FirstPage, listInRanges } from '../../src/deploy/listing.ts';
 import type { OssClient } from '../../src/oss/index.ts';
 import { clientFor } from './client.ts';
 
@@ -99,6 +100,31 @@ export async function startListingServer(
 }
 
 /**
+ * A listing server over `stored` (read at each request, so that a test may change it) and a client of it, both
+ * closed after the test. `handle` sees each request first: it may answer it itself (true), hold it, or leave
+ * it to the truth (false).
+ */
+export async function startScriptedListing(
+  t: { after(fn: () => unknown): void },
+  stored: () => readonly string[],
+  handle: (req: HostileRequest, res: ServerResponse) => boolean | Promise<boolean> = () => false,
+  shape: ListingShape = {},
+): Promise<{ server: HostileServer; client: OssClient }> {
+  const server = await startHostile(async (req, res) => {
+    if (await handle(req, res)) return true;
+    if (!res.destroyed)
+      res
+        .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
+        .end(listingAnswer(stored(), req.query, shape));
+    return true;
+  });
+  t.after(() => server.close());
+  const client = clientFor(server);
+  t.after(() => client.close());
+  return { server, client };
+}
+
+/**
  * A server that answers every listing from `state` as it is when the request comes (a property test changes it
  * between runs), after `before` (a delay, say); and a client of it, both closed after the test.
  */
@@ -107,17 +133,53 @@ export async function startStateListing(
   state: ListingShape & { stored: readonly string[] },
   before?: () => Promise<void>,
 ): Promise<OssClient> {
-  const server = await startHostile(async (req, res) => {
-    await before?.();
-    res
-      .writeHead(200, { 'content-type': 'application/xml', 'x-oss-request-id': 'listing' })
-      .end(listingAnswer(state.stored, req.query, state));
-    return true;
-  });
-  t.after(() => server.close());
-  const client = clientFor(server);
-  t.after(() => client.close());
+  const { client } = await startScriptedListing(
+    t,
+    () => state.stored,
+    async () => {
+      await before?.();
+      return false;
+    },
+    state,
+  );
   return client;
+}
+
+/**
+ * A server over `stored` whose listings `held(query)` holds until `release`, then answers (them and any asked
+ * for later) with `late` (an error status, say) or the truth; the others are answered at once. Counts what is
+ * open.
+ */
+export async function startHoldingListing(
+  t: { after(fn: () => unknown): void },
+  stored: readonly string[],
+  held: (q: URLSearchParams) => boolean,
+  late?: (res: ServerResponse) => void,
+) {
+  const waiting: Array<() => void> = [];
+  const seen: HostileRequest[] = [];
+  const open = { n: 0 };
+  let released = false;
+  const { client } = await startScriptedListing(
+    t,
+    () => stored,
+    async (req, res) => {
+      seen.push(req);
+      open.n++;
+      res.once('close', () => open.n--);
+      if (!held(req.query)) return false;
+      if (!released) await new Promise<void>((resolve) => waiting.push(resolve));
+      if (res.destroyed) return true;
+      if (!late) return false;
+      late(res);
+      return true;
+    },
+  );
+  const release = (): void => {
+    released = true;
+    for (const go of waiting.splice(0)) go();
+  };
+  return { client, seen, open, release, waiting };
 }
 
 /** Lists `p/` of the bucket in ranges cut at `keys`, and checks it holds the `stored` keys under `p/`, in OSS's order. */
@@ -138,4 +200,21 @@ export async function assertListsStored(
     stored.filter((k) => k.startsWith('p/')).sort(byBytes),
     o.message,
   );
+}
+
+/**
+ * The keys listed under `prefix` (default `p/`) in ranges cut at `keys`, with the first page of `pagePrefix`
+ * (default `prefix`) answered before the plan was made, as after a long search.
+ */
+export async function listAfterFirstPage(
+  client: OssClient,
+  keys: readonly string[],
+  o: { prefix?: string; pagePrefix?: string } = {},
+): Promise<string[]> {
+  const prefix = o.prefix ?? 'p/';
+  const signal = AbortSignal.timeout(30_000);
+  const first = new FirstPage(client, { bucket: 'bkt', prefix: o.pagePrefix ?? prefix, signal });
+  await first.settled;
+  const listed = await listInRanges(client, { bucket: 'bkt', prefix, keys, signal, first });
+  return listed.map((x) => x.key);
 }
