@@ -1,5 +1,5 @@
 /** OSS Signature V1 (`OSS ak:signature`, HMAC-SHA1), pinned to the official vectors in tests. */
-import { createHmac } from 'node:crypto';
+import { type KeyObject, createHmac, createSecretKey } from 'node:crypto';
 import type { SignableRequest, SigningCredentials } from './signer-v4.ts';
 
 // the query keys that are part of the V1 canonical resource (Alibaba's sub-resource list)
@@ -87,9 +87,13 @@ export function v1StringToSign(req: SignableRequest): string {
   ].join('\n');
 }
 
+/** The last secret, imported once (see signer-v4.ts, signingKey). */
+let lastKey: { secret: string; key: KeyObject } | undefined;
+
 /** HMAC-SHA1 of a string to sign, base64. */
 export function v1Signature(secret: string, stringToSign: string): string {
-  return createHmac('sha1', secret).update(stringToSign, 'utf8').digest('base64');
+  if (lastKey?.secret !== secret) lastKey = { secret, key: createSecretKey(secret, 'utf8') };
+  return createHmac('sha1', lastKey.key).update(stringToSign, 'utf8').digest('base64');
 }
 
 /** Sign `req` in place: sets `Date`, the security token when there is one, and `Authorization`. */
