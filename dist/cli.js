@@ -36912,6 +36912,7 @@ function byAge(candidates, minAge, client) {
  * The destination listed in key ranges at once. ListObjectsV2 pages one after another (each page names the
  * next), so 4,000 keys took four round trips in a row; the planned keys are known before the listing, so the
  * key space is cut at every thousandth of them and the ranges are asked for together, each mostly one page.
+ * The first page is asked for earlier still, while the files are searched (see FirstPage).
  */
 
 /** Planned keys per range: one page's worth (ListObjectsV2 answers at most 1,000 keys). */
@@ -36971,7 +36972,8 @@ function merged(...lists) {
  * The first page under a destination, asked for as soon as the run has a file to send, before the plan (and so
  * the ranges' cuts) is known. A destination of up to 1,000 objects, such as the empty one of a first deploy or
  * most sites, is then listed while the files are still searched rather than a round trip after. Never rejects:
- * a page that failed is of no use, and the ranges, asked for next, meet the same error or none.
+ * a page that failed is left to the ranges, asked for next, unless its failure is one every request would
+ * meet (`final` in listInRanges), which is then the listing's.
  */
 class FirstPage {
     answered = false;
