@@ -269,7 +269,10 @@ try {
     // each timed run deploys into a bucket of its own, empty as a first deploy finds it: the one runner, and
     // each shard, since the shards of a matrix start together and none sees what the others store
     const bucket = (who: string): string => `${name}-${who}`;
+    // every run behind a fresh link of its own, after the server's disk has written back what came before, so
+    // that no run pays for the one before it
     const through = async (work: (url: string) => Promise<Timed>, what: string): Promise<number> => {
+      execFileSync('sync');
       const l = await startLink({ target: { host: '127.0.0.1', port }, rttMs, upBytesPerSec: bandwidth });
       try {
         return mustSucceed(what, await work(l.url));
@@ -284,22 +287,18 @@ try {
     // a round times the one runner, then each shard, every runner behind a link of its own; the medians of the
     // rounds are compared, so that a stall of this shared machine lands on neither side alone. The runners of
     // a matrix each have their own cores: here the shards run one after another, and the matrix takes as long
-    // as its slowest shard. The server's disk is written back before each timed run, so that none pays for
-    // the one before it
+    // as its slowest shard
     const ones: number[] = [];
     const times: number[][] = Array.from({ length: shardCount }, () => []);
     for (let r = 0; r < rounds; r++) {
-      execFileSync('sync');
       ones.push(
         await through(
           (url) => ours(tree, 'deploy', [], url, bucket(`one${r}`)),
           `${count} files on one runner`,
         ),
       );
-      for (let i = 0; i < shardCount; i++) {
-        execFileSync('sync');
+      for (let i = 0; i < shardCount; i++)
         times[i]!.push(await through(shard(i, bucket(`shard${i + 1}-${r}`)), `shard ${i + 1}/${shardCount}`));
-      }
     }
     const one = median(ones);
     const each = times.map(median);

@@ -36956,7 +36956,7 @@ async function listInRanges(client, o) {
     // the first page is still on its way: the ranges start beside it, and the first whole answer wins
     const ranged = listRanges(client, o);
     return Promise.race([
-        first.settled.then((page) => (page && !page.truncated ? merged(under(page.objects)) : ranged)),
+        first.settled.then((page) => (page && !page.truncated ? fromPage(page) : ranged)),
         ranged,
     ]);
 }
@@ -38251,13 +38251,25 @@ function openingRequests(size, s) {
         return 1;
     }
 }
+/** Whether these settings list the destination whatever the files: to compare, to clean up, to show a dry run. */
+function listsAlways(s) {
+    return s.skipUnchanged || s.deleteOrphans || s.dryRun;
+}
 /** Whether a run of these settings lists its destination once it has files: known before the files are. */
 function mayNeedListing(s) {
-    return s.skipUnchanged || s.deleteOrphans || s.dryRun || s.shard?.kind === 'cleanup';
+    return listsAlways(s) || s.shard?.kind === 'cleanup';
 }
-/** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
+/** Whether the plan needs the destination's listing: for the settings, or to check what shards sent. */
 function needsListing(s, planned, verify) {
-    return planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
+    return planned.length > 0 && (listsAlways(s) || verify.length > 0);
+}
+/**
+ * A refusal of the credentials or the bucket, which every request would meet: the run stops. A listing refused
+ * as AccessDenied is not one: a policy may allow uploads but not listings, and each same-size question is then
+ * asked by HEAD.
+ */
+function stopsListing(e) {
+    return codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined;
 }
 /**
  * The destination listed under the narrowest prefix that holds every planned key. Never rejects: it runs
@@ -38276,9 +38288,8 @@ async function listDestination(o, client, planned, found, signal, first) {
             keys: found.map((f) => f.key),
             signal,
             first,
-            // a refusal of the credentials or the bucket: no range asks again to be refused. A refused listing
-            // (AccessDenied) may be of the wider prefix only, which the ranges do not ask for
-            final: (e) => codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined,
+            // no range asks again to be refused; the first page's AccessDenied may be of its wider prefix only
+            final: stopsListing,
         });
         o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
         return { listing };
@@ -38286,8 +38297,7 @@ async function listDestination(o, client, planned, found, signal, first) {
     catch (e) {
         if (o.signal?.aborted)
             return { error: o.signal.reason };
-        // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
-        if (codeOf(e) !== 'AccessDenied' && fatalHint(e))
+        if (stopsListing(e))
             return { fatal: fatalText(e) };
         return {
             warning: `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,

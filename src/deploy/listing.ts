@@ -57,7 +57,7 @@ export async function listInRanges(
   // the first page is still on its way: the ranges start beside it, and the first whole answer wins
   const ranged = listRanges(client, o);
   return Promise.race([
-    first.settled.then((page) => (page && !page.truncated ? merged(under(page.objects)) : ranged)),
+    first.settled.then((page) => (page && !page.truncated ? fromPage(page) : ranged)),
     ranged,
   ]);
 }

@@ -363,18 +363,32 @@ function openingRequests(size: number, s: Pick<DeploySettings, 'partSize' | 'thr
   }
 }
 
-/** Whether a run of these settings lists its destination once it has files: known before the files are. */
-function mayNeedListing(s: DeploySettings): boolean {
-  return s.skipUnchanged || s.deleteOrphans || s.dryRun || s.shard?.kind === 'cleanup';
+/** Whether these settings list the destination whatever the files: to compare, to clean up, to show a dry run. */
+function listsAlways(s: DeploySettings): boolean {
+  return s.skipUnchanged || s.deleteOrphans || s.dryRun;
 }
 
-/** Whether the plan needs the destination's listing: to compare, to clean up, or to check what shards sent. */
+/** Whether a run of these settings lists its destination once it has files: known before the files are. */
+function mayNeedListing(s: DeploySettings): boolean {
+  return listsAlways(s) || s.shard?.kind === 'cleanup';
+}
+
+/** Whether the plan needs the destination's listing: for the settings, or to check what shards sent. */
 function needsListing(
   s: DeploySettings,
   planned: readonly FoundFile[],
   verify: readonly FoundFile[],
 ): boolean {
-  return planned.length > 0 && (s.skipUnchanged || s.deleteOrphans || s.dryRun || verify.length > 0);
+  return planned.length > 0 && (listsAlways(s) || verify.length > 0);
+}
+
+/**
+ * A refusal of the credentials or the bucket, which every request would meet: the run stops. A listing refused
+ * as AccessDenied is not one: a policy may allow uploads but not listings, and each same-size question is then
+ * asked by HEAD.
+ */
+function stopsListing(e: unknown): boolean {
+  return codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined;
 }
 
 type ListingAnswer =
@@ -408,16 +422,14 @@ async function listDestination(
       keys: found.map((f) => f.key),
       signal,
       first,
-      // a refusal of the credentials or the bucket: no range asks again to be refused. A refused listing
-      // (AccessDenied) may be of the wider prefix only, which the ranges do not ask for
-      final: (e) => codeOf(e) !== 'AccessDenied' && fatalHint(e) !== undefined,
+      // no range asks again to be refused; the first page's AccessDenied may be of its wider prefix only
+      final: stopsListing,
     });
     o.log.debug(`listed ${listing.length} object(s) under oss://${s.bucket}/${prefix}`);
     return { listing };
   } catch (e) {
     if (o.signal?.aborted) return { error: o.signal.reason };
-    // a policy may allow uploads but not listings: each same-size question is then asked by HEAD
-    if (codeOf(e) !== 'AccessDenied' && fatalHint(e)) return { fatal: fatalText(e) };
+    if (stopsListing(e)) return { fatal: fatalText(e) };
     return {
       warning: `could not list oss://${s.bucket}/${prefix} (${describeError(e)}); checking each file on its own instead`,
     };
